@@ -1,0 +1,172 @@
+#include "core/ops.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace diffuse::ops {
+
+static void require_same(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.shape() != b.shape())
+    throw Error(std::string(op) + ": shapes differ: " + shape_string(a.shape()) + " vs " + shape_string(b.shape()));
+}
+
+Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
+                  float eps, Activation act) {
+  const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
+  Tensor y(x.shape());
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* xb = x.data() + b * hw * c + g * cg;
+      float* yb = y.data() + b * hw * c + g * cg;
+      double sum = 0.0, sq = 0.0;
+      for (int64_t p = 0; p < hw; ++p)
+        for (int64_t j = 0; j < cg; ++j) {
+          double v = xb[p * c + j];
+          sum += v;
+          sq += v * v;
+        }
+      const double count = double(hw * cg), mean = sum / count;
+      const double var = std::max(0.0, sq / count - mean * mean);
+      const float inv = float(1.0 / std::sqrt(var + eps)), m = float(mean);
+      for (int64_t p = 0; p < hw; ++p)
+        for (int64_t j = 0; j < cg; ++j) {
+          float v = (xb[p * c + j] - m) * inv * gamma[size_t(g * cg + j)] + beta[size_t(g * cg + j)];
+          if (act == Activation::SiLU) v = v / (1.0f + std::exp(-v));
+          yb[p * c + j] = v;
+        }
+    }
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps) {
+  const int64_t c = x.dim(-1), rows = x.numel() / c;
+  Tensor y(x.shape());
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * c;
+    float* yr = y.data() + r * c;
+    double sum = 0.0, sq = 0.0;
+    for (int64_t j = 0; j < c; ++j) sum += xr[j];
+    const double mean = sum / double(c);
+    for (int64_t j = 0; j < c; ++j) sq += (xr[j] - mean) * (xr[j] - mean);
+    const float inv = float(1.0 / std::sqrt(sq / double(c) + eps)), m = float(mean);
+    for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - m) * inv * gamma[size_t(j)] + beta[size_t(j)];
+  }
+  return y;
+}
+
+template <typename F>
+static void map_(Tensor& x, F f) {
+  float* p = x.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) p[i] = f(p[i]);
+}
+
+static float gelu(float v) { return 0.5f * v * (1.0f + std::erf(v * float(M_SQRT1_2))); }
+
+void silu_(Tensor& x) { map_(x, [](float v) { return v / (1.0f + std::exp(-v)); }); }
+void gelu_(Tensor& x) { map_(x, gelu); }
+void quick_gelu_(Tensor& x) { map_(x, [](float v) { return v / (1.0f + std::exp(-1.702f * v)); }); }
+void scale_(Tensor& x, float s) { map_(x, [s](float v) { return v * s; }); }
+
+Tensor geglu(const Tensor& x) {
+  const int64_t f2 = x.dim(-1), f = f2 / 2, rows = x.numel() / f2;
+  Shape shape = x.shape();
+  shape.back() = f;
+  Tensor y(shape);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < f; ++j) y.data()[r * f + j] = x.data()[r * f2 + j] * gelu(x.data()[r * f2 + f + j]);
+  return y;
+}
+
+void add_(Tensor& x, const Tensor& y) {
+  require_same(x, y, "add");
+  float* p = x.data();
+  const float* q = y.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) p[i] += q[i];
+}
+
+void add_channels_(Tensor& x, const Tensor& per_nc) {
+  const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c);
+  if (per_nc.numel() != n * c)
+    throw Error("add_channels: " + shape_string(per_nc.shape()) + " does not match " + shape_string(x.shape()));
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t j = 0; j < c; ++j) x.data()[(b * hw + p) * c + j] += per_nc.data()[b * c + j];
+}
+
+Tensor nchw_to_nhwc(const Tensor& x) {
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+  Tensor y({n, h, w, c});
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < h * w; ++i)
+      for (int64_t j = 0; j < c; ++j) y.data()[(b * h * w + i) * c + j] = x.data()[(b * c + j) * h * w + i];
+  return y;
+}
+
+Tensor nhwc_to_nchw(const Tensor& x) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  Tensor y({n, c, h, w});
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t i = 0; i < h * w; ++i) y.data()[(b * c + j) * h * w + i] = x.data()[(b * h * w + i) * c + j];
+  return y;
+}
+
+Tensor upsample_nearest2x(const Tensor& x) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  Tensor y({n, 2 * h, 2 * w, c});
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < 2 * h; ++i)
+      for (int64_t j = 0; j < 2 * w; ++j)
+        std::memcpy(y.data() + ((b * 2 * h + i) * 2 * w + j) * c, x.data() + ((b * h + i / 2) * w + j / 2) * c,
+                    size_t(c) * sizeof(float));
+  return y;
+}
+
+Tensor concat_last(const Tensor& a, const Tensor& b) {
+  const int64_t ca = a.dim(-1), cb = b.dim(-1), rows = a.numel() / ca;
+  if (b.numel() / cb != rows) throw Error("concat: " + shape_string(a.shape()) + " and " + shape_string(b.shape()));
+  Shape shape = a.shape();
+  shape.back() = ca + cb;
+  Tensor y(shape);
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(y.data() + r * (ca + cb), a.data() + r * ca, size_t(ca) * sizeof(float));
+    std::memcpy(y.data() + r * (ca + cb) + ca, b.data() + r * cb, size_t(cb) * sizeof(float));
+  }
+  return y;
+}
+
+Tensor concat_channels(const Tensor& a, const Tensor& b) { return concat_last(a, b); }
+
+Tensor concat_batch(const Tensor& a, const Tensor& b) {
+  Shape shape = a.shape();
+  shape[0] += b.dim(0);
+  Tensor y(shape);
+  std::memcpy(y.data(), a.data(), size_t(a.numel()) * sizeof(float));
+  std::memcpy(y.data() + a.numel(), b.data(), size_t(b.numel()) * sizeof(float));
+  return y;
+}
+
+Tensor slice_batch(const Tensor& x, int64_t begin, int64_t count) {
+  Shape shape = x.shape();
+  shape[0] = count;
+  Tensor y(shape);
+  const int64_t per = x.numel() / x.dim(0);
+  std::memcpy(y.data(), x.data() + begin * per, size_t(count * per) * sizeof(float));
+  return y;
+}
+
+}  // namespace diffuse::ops

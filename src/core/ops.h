@@ -1,0 +1,35 @@
+#pragma once
+#include <vector>
+
+#include "core/tensor.h"
+
+// Elementwise, normalisation and layout operations on fp32 tensors. Images are NHWC,
+// so "channels" are always the innermost dimension.
+namespace diffuse::ops {
+
+enum class Activation { None, SiLU };
+
+// GroupNorm over NHWC [N,H,W,C]; statistics in double for parity with the reference.
+Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
+                  float eps, Activation act = Activation::None);
+// LayerNorm over the last dimension.
+Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps);
+
+void silu_(Tensor& x);
+void gelu_(Tensor& x);        // exact erf form
+void quick_gelu_(Tensor& x);  // x * sigmoid(1.702 x), CLIP ViT-L
+Tensor geglu(const Tensor& x);  // [..., 2F] -> a * gelu(gate), a = first half, gate = second half
+
+void add_(Tensor& x, const Tensor& y);               // same shape
+void add_channels_(Tensor& x, const Tensor& per_nc);  // x [N,H,W,C] += per_nc [N,C]
+void scale_(Tensor& x, float s);
+
+Tensor nchw_to_nhwc(const Tensor& x);
+Tensor nhwc_to_nchw(const Tensor& x);
+Tensor upsample_nearest2x(const Tensor& x);                 // NHWC
+Tensor concat_channels(const Tensor& a, const Tensor& b);   // NHWC, along C
+Tensor concat_last(const Tensor& a, const Tensor& b);       // any rank, along the last dim
+Tensor concat_batch(const Tensor& a, const Tensor& b);      // along dim 0
+Tensor slice_batch(const Tensor& x, int64_t begin, int64_t count);
+
+}  // namespace diffuse::ops

@@ -1,0 +1,38 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace diffuse {
+
+// One stored tensor: contiguous row-major bytes inside a mapped file (or a buffer the
+// archive owns, for the rare non-contiguous .ckpt tensor).
+struct StoredTensor {
+  DType dtype;
+  std::vector<int64_t> shape;
+  const std::byte* data;
+  size_t nbytes;
+
+  int64_t numel() const;
+  std::vector<float> to_f32() const;
+};
+
+// The tensors of one model file (or several shards / component files), by name.
+// Whatever backs the bytes (mmaps, owned buffers) lives as long as the archive.
+struct TensorArchive {
+  std::string source;  // the path, for error messages
+  std::map<std::string, StoredTensor> tensors;
+  std::vector<std::shared_ptr<const void>> backing;
+
+  const StoredTensor* find(const std::string& name) const;
+  const StoredTensor& at(const std::string& name) const;  // throws Error naming the tensor
+  // Moves every tensor of `other` into this archive under `prefix + name`.
+  void merge(TensorArchive&& other, const std::string& prefix = "");
+};
+
+}  // namespace diffuse

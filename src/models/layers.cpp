@@ -1,0 +1,24 @@
+#include "models/layers.h"
+
+namespace diffuse {
+
+Linear Linear::load(const Weights& w, int in, int out, bool bias) {
+  const Shape stored = w.shape("weight");
+  const Shape expected = stored.size() == 4 ? Shape{out, in, 1, 1} : Shape{out, in};
+  return {LinearKernel(w.get("weight", expected), bias ? w.get("bias", {out}) : std::vector<float>{}, out, in)};
+}
+
+Conv2d Conv2d::load(const Weights& w, int in, int out, int kernel, int stride, int padding) {
+  return {Conv2dKernel(w.get("weight", {out, in, kernel, kernel}), w.get("bias", {out}), out, in, kernel, stride,
+                       padding < 0 ? kernel / 2 : padding)};
+}
+
+GroupNorm GroupNorm::load(const Weights& w, int channels, int groups, float eps) {
+  return {w.get("weight", {channels}), w.get("bias", {channels}), groups, eps};
+}
+
+LayerNorm LayerNorm::load(const Weights& w, int channels, float eps) {
+  return {w.get("weight", {channels}), w.get("bias", {channels}), eps};
+}
+
+}  // namespace diffuse

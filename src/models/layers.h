@@ -1,0 +1,42 @@
+#pragma once
+// The building blocks shared by the text encoders, UNet and VAE, each loaded from the
+// checkpoint's own tensor names (".weight", ".bias") under a prefix.
+#include "core/conv2d.h"
+#include "core/linear.h"
+#include "core/ops.h"
+#include "models/weights.h"
+
+namespace diffuse {
+
+struct Linear {
+  LinearKernel kernel;
+  // Accepts [out, in] and the 1x1-convolution form [out, in, 1, 1] (SD1's proj_in/proj_out,
+  // the VAE's attention), which are the same matrix over NHWC activations.
+  static Linear load(const Weights& w, int in, int out, bool bias = true);
+  Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
+};
+
+struct Conv2d {
+  Conv2dKernel kernel;
+  static Conv2d load(const Weights& w, int in, int out, int kernel, int stride = 1, int padding = -1);
+  Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
+};
+
+struct GroupNorm {
+  std::vector<float> gamma, beta;
+  int groups = 32;
+  float eps = 1e-5f;
+  static GroupNorm load(const Weights& w, int channels, int groups = 32, float eps = 1e-5f);
+  Tensor operator()(const Tensor& x, ops::Activation act = ops::Activation::None) const {
+    return ops::group_norm(x, groups, gamma, beta, eps, act);
+  }
+};
+
+struct LayerNorm {
+  std::vector<float> gamma, beta;
+  float eps = 1e-5f;
+  static LayerNorm load(const Weights& w, int channels, float eps = 1e-5f);
+  Tensor operator()(const Tensor& x) const { return ops::layer_norm(x, gamma, beta, eps); }
+};
+
+}  // namespace diffuse

@@ -1,0 +1,32 @@
+#include "models/weights.h"
+
+#include "core/error.h"
+
+namespace diffuse {
+
+Weights Weights::sub(const std::string& name) const {
+  Weights w = *this;
+  w.prefix_ = prefix_ + name + ".";
+  return w;
+}
+
+bool Weights::has(const std::string& name) const { return archive_->find(prefix_ + name) != nullptr; }
+
+const StoredTensor& Weights::find(const std::string& name) const {
+  if (const StoredTensor* t = archive_->find(prefix_ + name)) return *t;
+  throw Error(archive_->source + ": " + component_ + " tensor '" + prefix_ + name + "' is missing");
+}
+
+Shape Weights::shape(const std::string& name) const { return find(name).shape; }
+
+std::vector<float> Weights::get(const std::string& name, const Shape& expected) const {
+  const StoredTensor& t = find(name);
+  bool ok = t.shape.size() == expected.size();
+  for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == t.shape[i];
+  if (!ok)
+    throw Error(archive_->source + ": " + component_ + " tensor '" + prefix_ + name + "' has shape " +
+                shape_string(t.shape) + ", expected " + shape_string(expected));
+  return t.to_f32();
+}
+
+}  // namespace diffuse

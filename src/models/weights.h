@@ -1,0 +1,31 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/tensor_archive.h"
+
+namespace diffuse {
+
+// A view of one component's tensors under a name prefix, so model code can say
+// `w.sub("transformer_blocks.0").get("attn1.to_q.weight", {c, c})` the way the checkpoint names it.
+// Every lookup validates presence and shape, and names the full tensor on failure.
+class Weights {
+ public:
+  Weights(const TensorArchive& archive, std::string component) : archive_(&archive), component_(std::move(component)) {}
+
+  Weights sub(const std::string& name) const;
+  bool has(const std::string& name) const;
+  Shape shape(const std::string& name) const;
+  // Values as fp32; `expected` may contain -1 for "any size here".
+  std::vector<float> get(const std::string& name, const Shape& expected) const;
+  std::string full_name(const std::string& name) const { return prefix_ + name; }
+
+ private:
+  const StoredTensor& find(const std::string& name) const;
+  const TensorArchive* archive_;
+  std::string component_;  // "unet", "vae", "text encoder": for messages
+  std::string prefix_;
+};
+
+}  // namespace diffuse

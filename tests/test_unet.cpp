@@ -1,0 +1,74 @@
+// UNet forward passes against diffusers' UNet2DConditionModel (fixtures' expected/unet.safetensors).
+#include "core/error.h"
+#include "golden.h"
+#include "io/model_files.h"
+#include "models/unet.h"
+
+namespace diffuse {
+namespace {
+
+using testing::close_to;
+using testing::fixture;
+using testing::golden;
+using testing::Golden;
+
+constexpr double kTol = 1e-4;  // fixtures README
+
+Tensor tensor_of(const Golden& g) { return Tensor::from(g.shape, g.values); }
+
+void check_unet(const std::string& family, int pooled_dim) {
+  ModelFiles files = open_model(fixture(family + "/model.safetensors"));
+  Weights w(files.unet, "unet");
+  UNet unet(w, UNetConfig::detect(w, pooled_dim));
+
+  TensorArchive expected = load_safetensors(fixture(family + "/expected/unet.safetensors"));
+  const Golden t = golden(expected, "t");
+  std::optional<AddedConditions> added;
+  if (expected.find("text_embeds"))
+    added = AddedConditions{tensor_of(golden(expected, "text_embeds")), tensor_of(golden(expected, "time_ids"))};
+  Tensor out = unet.forward(tensor_of(golden(expected, "x")), t.values, tensor_of(golden(expected, "context")),
+                            added ? &*added : nullptr);
+  EXPECT_TRUE(close_to(family + " unet out", out.to_vector(), golden(expected, "out"), kTol));
+}
+
+TEST(UNet, Sd1MatchesDiffusers) { check_unet("sd1-tiny", 0); }
+TEST(UNet, Sd2MatchesDiffusers) { check_unet("sd2-tiny", 0); }
+TEST(UNet, SdxlMatchesDiffusers) { check_unet("sdxl-tiny", 64); }
+
+TEST(UNet, DetectsSd1HyperParameters) {
+  ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));
+  UNetConfig c = UNetConfig::detect(Weights(files.unet, "unet"));
+  EXPECT_EQ(c.channels, (std::vector<int>{32, 64, 64, 64}));
+  EXPECT_EQ(c.depth, (std::vector<int>{1, 1, 1, 0}));
+  EXPECT_EQ(c.layers_per_block, 2);
+  EXPECT_EQ(c.context_dim, 64);
+  EXPECT_EQ(c.fixed_heads, 8);
+  EXPECT_EQ(c.adm_in_channels, 0);
+}
+
+TEST(UNet, DetectsSdxlHyperParameters) {
+  ModelFiles files = open_model(fixture("sdxl-tiny/model.safetensors"));
+  UNetConfig c = UNetConfig::detect(Weights(files.unet, "unet"), 64);
+  EXPECT_EQ(c.channels, (std::vector<int>{32, 64, 64}));
+  EXPECT_EQ(c.depth, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(c.mid_depth, 2);
+  EXPECT_EQ(c.context_dim, 128);
+  EXPECT_EQ(c.fixed_heads, 0);
+  EXPECT_EQ(c.adm_in_channels, 112);
+  EXPECT_EQ(c.addition_time_embed_dim, 8);
+}
+
+TEST(UNet, MissingTensorIsNamed) {
+  ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));
+  files.unet.tensors.erase("middle_block.1.proj_in.weight");
+  Weights w(files.unet, "unet");
+  try {
+    UNet unet(w, UNetConfig::detect(w));
+    FAIL() << "a UNet without middle_block.1.proj_in.weight loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("middle_block.1.proj_in.weight"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace diffuse
