@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite (a few minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)"

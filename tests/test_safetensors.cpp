@@ -1,0 +1,64 @@
+// The safetensors reader: real files load, every hostile file is refused with a message that
+// names the file and the problem.
+#include "core/error.h"
+#include "golden.h"
+
+namespace diffuse {
+namespace {
+
+using testing::fixture;
+
+TEST(Safetensors, LoadsTinyModel) {
+  TensorArchive a = load_safetensors(fixture("sd1-tiny/model.safetensors"));
+  EXPECT_EQ(a.tensors.size(), 984u);
+  const StoredTensor& t = a.at("model.diffusion_model.input_blocks.0.0.weight");
+  EXPECT_EQ(t.dtype, DType::F16);
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{32, 4, 3, 3}));
+  EXPECT_EQ(t.nbytes, 32u * 4 * 3 * 3 * 2);
+}
+
+struct Hostile {
+  const char* file;
+  const char* problem;  // a phrase the message must contain
+};
+
+class HostileSafetensors : public ::testing::TestWithParam<Hostile> {};
+
+TEST_P(HostileSafetensors, RefusedWithClearError) {
+  const std::string path = fixture(std::string("hostile/") + GetParam().file);
+  try {
+    load_safetensors(path);
+    FAIL() << GetParam().file << " loaded";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << "message does not start with the path: " << msg;
+    EXPECT_NE(msg.find(GetParam().problem), std::string::npos) << "message lacks '" << GetParam().problem << "': " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, HostileSafetensors,
+                         ::testing::Values(Hostile{"bad_dtype.safetensors", "unknown dtype 'Q9'"},
+                                           Hostile{"header_len_huge.safetensors", "header length"},
+                                           Hostile{"huge_shape.safetensors", "shape overflows"},
+                                           Hostile{"not_json.safetensors", "not a JSON object"},
+                                           Hostile{"offsets_past_end.safetensors", "past the data section"},
+                                           Hostile{"overlap.safetensors", "overlaps"},
+                                           Hostile{"shape_mismatch.safetensors", "data_offsets span"},
+                                           Hostile{"truncated.safetensors", "past the"}),
+                         [](const auto& info) {
+                           std::string n = info.param.file;
+                           return n.substr(0, n.find('.'));
+                         });
+
+TEST(Safetensors, MissingFileNamed) {
+  try {
+    load_safetensors("/nonexistent/model.safetensors");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/model.safetensors: cannot open"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace diffuse
