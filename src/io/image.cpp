@@ -1,0 +1,315 @@
+#include "io/image.h"
+
+#include <fcntl.h>
+#include <png.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "core/error.h"
+
+// libpng reports errors by longjmp. Every libpng call that can fail runs inside one of the
+// small `*_steps` functions below, whose frames hold only trivially destructible locals, so
+// the jump skips no destructor; everything that must be freed lives in a caller's frame
+// (PngRead, PngWrite, vectors) and is released by ordinary C++ unwinding after we throw.
+
+namespace diffuse {
+namespace {
+
+// Filled by the error callback, which must not allocate (an exception or a leak there
+// would escape through libpng's C frames).
+struct ErrorText {
+  char text[256] = {};
+};
+
+[[noreturn]] void on_png_error(png_structp png, png_const_charp message) {
+  auto* error = static_cast<ErrorText*>(png_get_error_ptr(png));
+  std::snprintf(error->text, sizeof error->text, "%s", message);
+  png_longjmp(png, 1);
+}
+
+// Warnings (unknown sRGB profiles, benign CRC slips in ancillary chunks) do not stop the
+// read and would only be noise on stderr.
+void on_png_warning(png_structp, png_const_charp) {}
+
+struct PngRead {
+  std::string path;
+  FILE* file = nullptr;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ErrorText error;
+  PngRead() = default;
+  PngRead(const PngRead&) = delete;
+  PngRead& operator=(const PngRead&) = delete;
+  ~PngRead() {
+    if (png) png_destroy_read_struct(&png, &info, nullptr);
+    if (file) std::fclose(file);
+  }
+};
+
+// Our own read callback, so that a short read says "truncated" rather than libpng's
+// generic "Read Error".
+void read_data(png_structp png, png_bytep data, size_t length) {
+  auto* read = static_cast<PngRead*>(png_get_io_ptr(png));
+  if (std::fread(data, 1, length, read->file) != length)
+    png_error(png, std::ferror(read->file) ? std::strerror(errno) : "file is truncated");
+}
+
+bool read_header_steps(PngRead& r) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_set_read_fn(r.png, &r, read_data);
+  png_set_sig_bytes(r.png, 8);
+  // libpng's own default limit (1e6 per side) would fire first with a less helpful
+  // message; the kMaxImageSide check after the header is the one that matters.
+  png_set_user_limits(r.png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+  png_read_info(r.png, r.info);
+  return true;
+}
+
+// Every input layout becomes 8-bit RGB. tRNS is deliberately not expanded: alpha is dropped.
+bool set_rgb8_steps(PngRead& r) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_set_palette_to_rgb(r.png);
+  png_set_expand_gray_1_2_4_to_8(r.png);
+  png_set_scale_16(r.png);  // rounds 16 -> 8 bits, where strip_16 would truncate
+  png_set_strip_alpha(r.png);
+  png_set_gray_to_rgb(r.png);
+  png_set_interlace_handling(r.png);
+  png_read_update_info(r.png, r.info);
+  return true;
+}
+
+bool read_rows_steps(PngRead& r, png_bytepp rows) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_read_image(r.png, rows);
+  png_read_end(r.png, r.info);  // same info: text after the pixels joins the list in order
+  return true;
+}
+
+[[noreturn]] void throw_corrupt(const PngRead& r) {
+  throw Error(r.path + ": corrupt PNG: " + r.error.text);
+}
+
+// Opens `path`, checks the signature and size and prepares libpng to deliver 8-bit RGB rows.
+void open_png(const std::string& path, PngRead& r) {
+  r.path = path;
+  r.file = std::fopen(path.c_str(), "rbe");
+  if (!r.file) throw Error(path + ": cannot open: " + std::strerror(errno));
+  png_byte signature[8];
+  if (std::fread(signature, 1, sizeof signature, r.file) != sizeof signature ||
+      png_sig_cmp(signature, 0, sizeof signature) != 0) {
+    if (std::ferror(r.file)) throw Error(path + ": cannot read: " + std::strerror(errno));
+    throw Error(path + ": not a PNG file");
+  }
+  r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.error, on_png_error, on_png_warning);
+  if (r.png) r.info = png_create_info_struct(r.png);
+  if (!r.info) throw Error(path + ": out of memory for the PNG decoder");
+
+  if (!read_header_steps(r)) throw_corrupt(r);
+  const png_uint_32 width = png_get_image_width(r.png, r.info);
+  const png_uint_32 height = png_get_image_height(r.png, r.info);
+  if (width > png_uint_32(kMaxImageSide) || height > png_uint_32(kMaxImageSide))
+    throw Error(path + ": image is " + std::to_string(width) + "x" + std::to_string(height) +
+                ", larger than the " + std::to_string(kMaxImageSide) + " per side allowed");
+  if (!set_rgb8_steps(r)) throw_corrupt(r);
+  if (png_get_rowbytes(r.png, r.info) != size_t(width) * 3)
+    throw Error(path + ": PNG layout could not be converted to 8-bit RGB");
+}
+
+void read_rows(PngRead& r, std::vector<png_bytep>& rows) {
+  if (!read_rows_steps(r, rows.data())) throw_corrupt(r);
+}
+
+std::string latin1_to_utf8(const char* text, size_t length) {
+  std::string out;
+  out.reserve(length);
+  for (size_t i = 0; i < length; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      out += char(c);
+    } else {
+      out += char(0xC0 | (c >> 6));
+      out += char(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+TextChunks text_chunks(const PngRead& r) {
+  png_textp texts = nullptr;
+  const int count = png_get_text(r.png, r.info, &texts, nullptr);
+  TextChunks out;
+  for (int i = 0; i < count; ++i) {
+    const png_text& t = texts[i];
+    std::string key = latin1_to_utf8(t.key, std::strlen(t.key));
+    const bool utf8 = t.compression >= PNG_ITXT_COMPRESSION_NONE;  // iTXt, compressed or not
+    std::string value = utf8 ? std::string(t.text, t.itxt_length) : latin1_to_utf8(t.text, t.text_length);
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return out;
+}
+
+struct PngWrite {
+  FILE* file = nullptr;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ErrorText error;
+  PngWrite() = default;
+  PngWrite(const PngWrite&) = delete;
+  PngWrite& operator=(const PngWrite&) = delete;
+  ~PngWrite() {
+    if (png) png_destroy_write_struct(&png, &info);
+    if (file) std::fclose(file);
+  }
+};
+
+// Our own write callback, so that a full disk is reported as such.
+void write_data(png_structp png, png_bytep data, size_t length) {
+  auto* write = static_cast<PngWrite*>(png_get_io_ptr(png));
+  if (std::fwrite(data, 1, length, write->file) != length) png_error(png, std::strerror(errno));
+}
+
+bool write_steps(PngWrite& w, const Image& image, std::vector<png_text>& text,
+                 std::vector<png_bytep>& rows) {
+  if (setjmp(png_jmpbuf(w.png))) return false;
+  png_set_write_fn(w.png, &w, write_data, nullptr);
+  png_set_IHDR(w.png, w.info, png_uint_32(image.width), png_uint_32(image.height), 8, PNG_COLOR_TYPE_RGB,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (!text.empty()) png_set_text(w.png, w.info, text.data(), int(text.size()));
+  png_write_info(w.png, w.info);  // text before the pixels, where readers that stop early see it
+  png_write_image(w.png, rows.data());
+  png_write_end(w.png, nullptr);
+  return true;
+}
+
+// libpng would silently rewrite a keyword it dislikes; refusing keeps read_png_text an exact
+// inverse of write_png.
+bool valid_keyword(const std::string& key) {
+  if (key.empty() || key.size() > 79 || key.front() == ' ' || key.back() == ' ') return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (key[i] < 0x20 || key[i] > 0x7E) return false;
+    if (key[i] == ' ' && key[i + 1] == ' ') return false;
+  }
+  return true;
+}
+
+std::vector<png_text> to_png_text(const std::string& path, const TextChunks& chunks) {
+  std::vector<png_text> out;
+  for (const auto& [key, value] : chunks) {
+    if (!valid_keyword(key))
+      throw Error(path + ": text key \"" + key +
+                  "\" is not a PNG keyword (1-79 printable ASCII characters, single inner spaces)");
+    if (value.find('\0') != std::string::npos)
+      throw Error(path + ": text \"" + key + "\" contains a NUL byte, which PNG text cannot hold");
+    const bool ascii = std::all_of(value.begin(), value.end(), [](char c) { return (c & 0x80) == 0; });
+    png_text t{};
+    t.key = const_cast<char*>(key.c_str());  // libpng only reads these
+    t.text = const_cast<char*>(value.c_str());
+    if (ascii) {
+      t.compression = PNG_TEXT_COMPRESSION_NONE;
+      t.text_length = value.size();
+    } else {
+      t.compression = PNG_ITXT_COMPRESSION_NONE;
+      t.itxt_length = value.size();
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+// A file beside the target, removed on destruction unless it was renamed into place.
+struct TempFile {
+  std::string path;
+  bool renamed = false;
+  ~TempFile() {
+    if (!path.empty() && !renamed) ::unlink(path.c_str());
+  }
+};
+
+// O_EXCL with a per-process counter: concurrent writers (threads or processes) never share a
+// temporary. Created with 0666 so the umask, not us, decides the final image's permissions.
+int create_temp_beside(const std::string& path, TempFile& temp) {
+  static std::atomic<unsigned> counter{0};
+  const std::filesystem::path target(path);
+  for (;;) {
+    const std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                             std::to_string(counter++);
+    std::string candidate = std::filesystem::path(target).replace_filename(name).string();
+    const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      temp.path = std::move(candidate);
+      return fd;
+    }
+    if (errno != EEXIST) throw Error(path + ": cannot create a file beside it: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+Image read_png(const std::string& path) {
+  PngRead r;
+  open_png(path, r);
+  Image image;
+  image.width = int(png_get_image_width(r.png, r.info));
+  image.height = int(png_get_image_height(r.png, r.info));
+  const size_t stride = size_t(image.width) * 3;
+  image.rgb.resize(stride * size_t(image.height));
+  std::vector<png_bytep> rows(size_t(image.height));
+  for (size_t y = 0; y < rows.size(); ++y) rows[y] = image.rgb.data() + y * stride;
+  read_rows(r, rows);
+  return image;
+}
+
+TextChunks read_png_text(const std::string& path) {
+  PngRead r;
+  open_png(path, r);
+  // Text after the pixels is only reachable by decoding them; every row lands in one scratch
+  // row, so a text read costs no image-sized buffer.
+  std::vector<png_byte> scratch(png_get_rowbytes(r.png, r.info));
+  std::vector<png_bytep> rows(png_get_image_height(r.png, r.info), scratch.data());
+  read_rows(r, rows);
+  return text_chunks(r);
+}
+
+void write_png(const std::string& path, const Image& image, const TextChunks& text) {
+  if (image.width < 1 || image.height < 1 || image.width > kMaxImageSide || image.height > kMaxImageSide)
+    throw Error(path + ": cannot write a " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                " image (sides must be 1.." + std::to_string(kMaxImageSide) + ")");
+  const size_t stride = size_t(image.width) * 3;
+  if (image.rgb.size() != stride * size_t(image.height))
+    throw Error(path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                " but holds " + std::to_string(image.rgb.size()) + " bytes, not width*height*3");
+  std::vector<png_text> png_text = to_png_text(path, text);
+  std::vector<png_bytep> rows(size_t(image.height));
+  for (size_t y = 0; y < rows.size(); ++y) rows[y] = const_cast<png_bytep>(image.rgb.data() + y * stride);
+
+  TempFile temp;  // declared before w: the file is closed before the temporary is unlinked
+  PngWrite w;
+  const int fd = create_temp_beside(path, temp);
+  w.file = ::fdopen(fd, "wb");
+  if (!w.file) {
+    ::close(fd);
+    throw Error(path + ": cannot open for writing: " + std::strerror(errno));
+  }
+  w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w.error, on_png_error, on_png_warning);
+  if (w.png) w.info = png_create_info_struct(w.png);
+  if (!w.info) throw Error(path + ": out of memory for the PNG encoder");
+  if (!write_steps(w, image, png_text, rows)) throw Error(path + ": cannot write PNG: " + w.error.text);
+
+  // Flushed and synced before the rename, so a crash cannot leave an empty file under the name.
+  if (std::fflush(w.file) != 0 || ::fsync(::fileno(w.file)) != 0)
+    throw Error(path + ": cannot write PNG: " + std::strerror(errno));
+  FILE* file = std::exchange(w.file, nullptr);
+  if (std::fclose(file) != 0) throw Error(path + ": cannot write PNG: " + std::strerror(errno));
+  if (std::rename(temp.path.c_str(), path.c_str()) != 0)
+    throw Error(path + ": cannot move the written image into place: " + std::strerror(errno));
+  temp.renamed = true;
+}
+
+}  // namespace diffuse

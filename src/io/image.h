@@ -1,0 +1,38 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace diffuse {
+
+// 8-bit RGB, row-major, channels interleaved: the one pixel format the engine reads and writes.
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+};
+
+// (keyword, text) pairs as PNG text chunks carry them, both UTF-8 here.
+using TextChunks = std::vector<std::pair<std::string, std::string>>;
+
+// Larger sides are refused before any pixel buffer is allocated: a hostile header could
+// otherwise ask for gigabytes, and no Stable Diffusion model works at such sizes.
+inline constexpr int kMaxImageSide = 16384;
+
+// Reads any PNG (grey, palette, 1..16-bit, with or without alpha) as 8-bit RGB; alpha is
+// dropped, not composited. Throws Error("<path>: <problem>") for a missing, unreadable,
+// corrupt or truncated file and for a side larger than kMaxImageSide.
+Image read_png(const std::string& path);
+
+// Writes an 8-bit RGB PNG whose text chunks, written before the pixels, hold `text` in
+// order: ASCII values as tEXt, others as UTF-8 iTXt (tEXt is Latin-1 by the PNG spec, and
+// that is also what PIL, hence AUTOMATIC1111, does). The file is written beside `path`
+// under a temporary name and renamed into place, so a failure never leaves a partial image.
+// Throws Error("<path>: <problem>").
+void write_png(const std::string& path, const Image& image, const TextChunks& text = {});
+
+// The tEXt, zTXt and iTXt chunks of a PNG in file order, decoded to UTF-8 (tEXt and zTXt
+// from Latin-1). Validates the whole file as read_png does.
+TextChunks read_png_text(const std::string& path);
+
+}  // namespace diffuse
