@@ -10,6 +10,11 @@ using dt = dnnl::memory::data_type;
 
 Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
                            int kernel, int stride, int padding)
+    : Conv2dKernel(std::move(weight), std::move(bias), out_channels, in_channels, kernel, stride,
+                   Padding{padding, padding}) {}
+
+Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
+                           int kernel, int stride, Padding padding)
     : weight_(std::move(weight)), bias_(std::move(bias)), out_(out_channels), in_(in_channels), kernel_(kernel),
       stride_(stride), padding_(padding) {
   if (bias_.empty()) bias_.assign(size_t(out_), 0.0f);
@@ -19,14 +24,14 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
   auto key = std::array<int64_t, 3>{n, h, w};
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
 
-  const int64_t oh = (h + 2 * padding_ - kernel_) / stride_ + 1, ow = (w + 2 * padding_ - kernel_) / stride_ + 1;
+  const int64_t oh = out_size(h), ow = out_size(w);
   dnnl::memory::desc src_md({n, in_, h, w}, dt::f32, tag::nhwc);
   dnnl::memory::desc dst_md({n, out_, oh, ow}, dt::f32, tag::nhwc);
   dnnl::memory::desc wei_any({out_, in_, kernel_, kernel_}, dt::f32, tag::any);
   dnnl::memory::desc bias_md({out_}, dt::f32, tag::a);
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                       wei_any, bias_md, dst_md, {stride_, stride_}, {padding_, padding_},
-                                       {padding_, padding_});
+                                       wei_any, bias_md, dst_md, {stride_, stride_},
+                                       {padding_.before, padding_.before}, {padding_.after, padding_.after});
   dnnl::convolution_forward::primitive_desc pd(desc, dnnl_engine());
 
   auto plan = std::make_shared<Plan>();
@@ -45,7 +50,7 @@ Tensor Conv2dKernel::forward(const Tensor& x) const {
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
   const Plan& plan = plan_for(n, h, w);
-  const int64_t oh = (h + 2 * padding_ - kernel_) / stride_ + 1, ow = (w + 2 * padding_ - kernel_) / stride_ + 1;
+  const int64_t oh = out_size(h), ow = out_size(w);
   Tensor y({n, oh, ow, out_});
   dnnl::memory src({{n, in_, h, w}, dt::f32, tag::nhwc}, dnnl_engine(), const_cast<float*>(x.data()));
   dnnl::memory dst({{n, out_, oh, ow}, dt::f32, tag::nhwc}, dnnl_engine(), y.data());

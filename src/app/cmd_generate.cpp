@@ -1,0 +1,145 @@
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "app/commands.h"
+#include "app/progress_bar.h"
+#include "core/dnnl_context.h"
+#include "core/error.h"
+#include "io/generation_parameters.h"
+#include "pipeline/generate.h"
+#include "sampling/samplers.h"
+
+namespace diffuse::app {
+namespace {
+
+struct GenerateFlags {
+  std::string model, prompt, negative, sampler, scheduler = "default", init_img, output = "output.png";
+  std::string rng = "cpu", precision = "auto", prediction;
+  bool negative_given = false, verbose = false;
+  int64_t seed = 42;
+  int steps = 50, width = 0, height = 0, batch_count = 1, threads = 0;
+  double cfg_scale = 7.5, strength = 0.75;
+  std::vector<int> original_size, crop, target_size;
+};
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;
+}
+
+// batch_count 1: the name given; else name_1.png, name_2.png, ... (stable-diffusion.cpp's convention).
+std::string output_path(const std::string& base, int index, int count) {
+  if (count == 1) return base;
+  std::filesystem::path p(base);
+  return (p.parent_path() / (p.stem().string() + "_" + std::to_string(index + 1) + p.extension().string())).string();
+}
+
+std::array<int, 2> pair_flag(const std::vector<int>& v, const char* flag) {
+  if (v.empty()) return {0, 0};
+  if (v.size() != 2 || v[0] < 0 || v[1] < 0) throw Error(std::string(flag) + " takes two non-negative numbers: H W");
+  return {v[0], v[1]};
+}
+
+int run_generate(const GenerateFlags& f) {
+  set_num_threads(f.threads);
+  if (f.rng != "cpu") throw Error("--rng " + f.rng + " is not supported; only 'cpu' (torch CPU generator) exists");
+  if (f.precision == "bf16") throw Error("--precision bf16 is not available yet; use fp32 or auto");
+  LoadOptions load;
+  if (f.prediction == "v") load.prediction = Prediction::V;
+  if (f.prediction == "eps") load.prediction = Prediction::Epsilon;
+
+  auto clock = std::chrono::steady_clock::now();
+  auto model = StableDiffusion::load(f.model, load);
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock).count();
+
+  GenerateOptions o;
+  o.prompt = f.prompt;
+  if (f.negative_given) o.negative_prompt = f.negative;
+  o.steps = f.steps;
+  o.cfg_scale = f.cfg_scale;
+  o.width = f.width > 0 ? f.width : model->defaults().native_size;
+  o.height = f.height > 0 ? f.height : model->defaults().native_size;
+  o.sampler = f.sampler.empty() ? model->default_sampler() : f.sampler;
+  o.karras = f.scheduler == "karras";
+  o.strength = f.strength;
+  o.original_size = pair_flag(f.original_size, "--original-size");
+  o.crop = pair_flag(f.crop, "--crop");
+  o.target_size = pair_flag(f.target_size, "--target-size");
+  if (!f.init_img.empty()) o.init_image = read_png(f.init_img);
+  const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
+
+  std::fprintf(stderr, "model: %s (%s, %s prediction: %s), loaded in %.2f s\n", f.model.c_str(),
+               std::string(model->defaults().name).c_str(), model->prediction() == Prediction::V ? "v" : "eps",
+               model->prediction_source().c_str(), load_seconds);
+  for (int i = 0; i < f.batch_count; ++i) {
+    o.seed = first_seed + i;
+    ProgressBar bar("sampling");
+    GenerateResult r = generate(*model, o, [&bar](int done, int total) { bar.update(done, total); });
+
+    GenerationParameters p;
+    p.prompt = o.prompt;
+    p.negative_prompt = o.negative_prompt.value_or("");
+    p.steps = o.steps;
+    p.sampler = sampler_display_name(o.sampler);
+    p.scheduler = o.karras ? "karras" : "";
+    p.cfg_scale = o.cfg_scale;
+    p.seed = o.seed;
+    p.width = o.width;
+    p.height = o.height;
+    p.model = std::filesystem::path(f.model).filename().string();
+    if (o.init_image) p.strength = o.strength;
+    p.extra = {{"Version", "diffuse 0.1"}};
+    const std::string path = output_path(f.output, i, f.batch_count);
+    write_png(path, r.image, {{"parameters", format_parameters(p)}});
+    std::fprintf(stderr,
+                 "wrote %s (seed %lld): text encode %.2f s, sampling %.2f s (%d UNet calls), decode %.2f s, "
+                 "peak memory %.0f MB\n",
+                 path.c_str(), (long long)o.seed, r.times.text_encode, r.times.sampling, r.times.unet_calls,
+                 r.times.decode, peak_rss_mb());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate images from a prompt (txt2img, or img2img with --init-img)");
+  auto f = std::make_shared<GenerateFlags>();
+  cmd->add_option("-m,--model", f->model, "Checkpoint: .safetensors, .ckpt, or a diffusers folder")->required();
+  cmd->add_option("-p,--prompt", f->prompt, "Prompt")->required();
+  cmd->add_option("-n,--negative-prompt", f->negative, "Negative prompt (SDXL: none given = zero embeddings)")
+      ->each([f](const std::string&) { f->negative_given = true; });
+  cmd->add_option("-s,--seed", f->seed, "Seed; -1 for a random one")->capture_default_str();
+  cmd->add_option("--steps", f->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
+  cmd->add_option("--cfg-scale", f->cfg_scale, "Classifier-free guidance scale; <= 1 skips the unconditional pass")
+      ->capture_default_str();
+  cmd->add_option("--sampling-method", f->sampler, "Sampler (default: the model's, pndm for SD1)")
+      ->check(CLI::IsMember(sampler_names()));
+  cmd->add_option("--scheduler", f->scheduler, "Sigma schedule")->capture_default_str()->check(CLI::IsMember({"default", "karras"}));
+  cmd->add_option("-W,--width", f->width, "Image width, a multiple of 8 (default: the model's native size)");
+  cmd->add_option("-H,--height", f->height, "Image height, a multiple of 8 (default: the model's native size)");
+  cmd->add_option("-i,--init-img", f->init_img, "Initial image (PNG) for img2img");
+  cmd->add_option("--strength", f->strength, "img2img strength in (0, 1]")->capture_default_str();
+  cmd->add_option("-b,--batch-count", f->batch_count, "Images to make; image i uses seed + i")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  cmd->add_option("-o,--output", f->output, "Output PNG (batches: name_1.png, name_2.png, ...)")->capture_default_str();
+  cmd->add_option("--rng", f->rng, "Noise generator: cpu = torch CPU generator, as diffusers")
+      ->capture_default_str()->check(CLI::IsMember({"cpu"}));
+  cmd->add_option("--precision", f->precision, "Compute precision: fp32 (reference), bf16, auto (fastest the CPU supports)")
+      ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_option("--prediction", f->prediction, "What the UNet predicts (default: from the model)")
+      ->check(CLI::IsMember({"eps", "v"}));
+  cmd->add_option("--original-size", f->original_size, "SDXL micro-conditioning: original H W")->expected(2);
+  cmd->add_option("--crop", f->crop, "SDXL micro-conditioning: crop top left")->expected(2);
+  cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
+  cmd->add_flag("-v,--verbose", f->verbose, "Print more about what happens");
+  return {cmd, [f] { return run_generate(*f); }};
+}
+
+}  // namespace diffuse::app

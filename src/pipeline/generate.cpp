@@ -1,0 +1,143 @@
+#include "pipeline/generate.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "sampling/samplers.h"
+#include "sampling/torch_generator.h"
+
+namespace diffuse {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void validate(const GenerateOptions& o) {
+  if (o.width <= 0 || o.height <= 0 || o.width % 8 || o.height % 8)
+    throw Error("image size " + std::to_string(o.width) + "x" + std::to_string(o.height) +
+                " is not a positive multiple of 8");
+  if (o.steps < 1) throw Error("--steps must be at least 1, got " + std::to_string(o.steps));
+  if (o.init_image && !(o.strength > 0.0 && o.strength <= 1.0))
+    throw Error("--strength must be in (0, 1], got " + std::to_string(o.strength));
+  if (o.init_image && (o.init_image->width != o.width || o.init_image->height != o.height))
+    throw Error("init image is " + std::to_string(o.init_image->width) + "x" + std::to_string(o.init_image->height) +
+                " but the output is " + std::to_string(o.width) + "x" + std::to_string(o.height));
+}
+
+Tensor randn(TorchGenerator& gen, Shape shape) {
+  Tensor t(std::move(shape));
+  gen.randn(t.data(), size_t(t.numel()));
+  return t;
+}
+
+// u8 RGB -> NCHW in [-1, 1], as diffusers' VaeImageProcessor (x / 255 * 2 - 1 in fp32).
+Tensor from_image(const Image& image) {
+  const int64_t h = image.height, w = image.width;
+  Tensor t({1, 3, h, w});
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < h * w; ++i) t.data()[c * h * w + i] = 2.0f * (float(image.rgb[size_t(i * 3 + c)]) / 255.0f) - 1.0f;
+  return t;
+}
+
+// Classifier-free guidance over the batch [unconditional, conditional]: u + cfg * (c - u).
+// With cfg <= 1 the unconditional pass is skipped, as diffusers does.
+ModelFn guided_unet(const StableDiffusion& model, const Conditioning& cond, const std::optional<AddedConditions>& added,
+                    double cfg, int& calls) {
+  const bool guided = cfg > 1.0;
+  return [&model, &cond, &added, cfg, guided, &calls](const Tensor& x, double t) {
+    ++calls;
+    const Tensor input = guided ? ops::concat_batch(x, x) : x;
+    std::vector<float> ts(size_t(input.dim(0)), float(t));
+    Tensor out = model.unet().forward(input, ts, cond.context, added ? &*added : nullptr);
+    if (!guided) return out;
+    const int64_t n = x.numel();
+    Tensor eps(x.shape());
+    for (int64_t i = 0; i < n; ++i) {
+      const float u = out.data()[i], c = out.data()[n + i];
+      eps.data()[i] = u + float(cfg) * (c - u);
+    }
+    return eps;
+  };
+}
+
+}  // namespace
+
+Image to_image(const Tensor& decoded, int64_t index) {
+  const int64_t h = decoded.dim(2), w = decoded.dim(3);
+  Image image{int(w), int(h), std::vector<uint8_t>(size_t(h * w * 3))};
+  const float* src = decoded.data() + index * 3 * h * w;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < h * w; ++i) {
+      const float v = std::clamp(src[c * h * w + i] / 2.0f + 0.5f, 0.0f, 1.0f);
+      image.rgb[size_t(i * 3 + c)] = uint8_t(std::nearbyint(v * 255.0f));
+    }
+  return image;
+}
+
+GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
+  validate(o);
+  GenerateResult result;
+  const bool guided = o.cfg_scale > 1.0;
+  const Family family = model.family();
+
+  auto clock = std::chrono::steady_clock::now();
+  std::vector<std::string> prompts;
+  if (guided) prompts.push_back(o.negative_prompt.value_or(""));
+  prompts.push_back(o.prompt);
+  Conditioning cond = model.encode_text(prompts);
+  if (guided && family == Family::SDXL && !o.negative_prompt) {  // force_zeros_for_empty_prompt
+    std::fill_n(cond.context.data(), cond.context.numel() / 2, 0.0f);
+    std::fill_n(cond.pooled.data(), cond.pooled.numel() / 2, 0.0f);
+  }
+  std::optional<AddedConditions> added;
+  if (family == Family::SDXL) {
+    auto pick = [](std::array<int, 2> v, int h, int w) { return v[0] > 0 ? v : std::array<int, 2>{h, w}; };
+    const auto orig = pick(o.original_size, o.height, o.width), target = pick(o.target_size, o.height, o.width);
+    const std::vector<float> ids{float(orig[0]), float(orig[1]), float(o.crop[0]), float(o.crop[1]),
+                                 float(target[0]), float(target[1])};
+    std::vector<float> all;
+    for (size_t i = 0; i < prompts.size(); ++i) all.insert(all.end(), ids.begin(), ids.end());
+    added = AddedConditions{cond.pooled, Tensor::from({int64_t(prompts.size()), 6}, all)};
+  }
+  result.times.text_encode = seconds_since(clock);
+
+  SamplerOptions sampler{o.sampler.empty() ? model.default_sampler() : o.sampler, o.karras, o.steps};
+  const Schedule schedule = make_schedule(model.scheduler_config(), sampler);
+  TorchGenerator gen(uint64_t(o.seed));
+  const Shape latent_shape{1, 4, o.height / 8, o.width / 8};
+  const float scale = model.vae_scaling_factor();
+
+  Tensor latents;
+  int start = 0;
+  if (o.init_image) {
+    clock = std::chrono::steady_clock::now();
+    Vae::Moments moments = model.vae().encode(from_image(*o.init_image));
+    Tensor init = moments.sample(randn(gen, moments.mean.shape()));
+    ops::scale_(init, scale);
+    result.times.encode = seconds_since(clock);
+    start = o.steps - int(o.steps * o.strength);
+    latents = add_noise(schedule, init, randn(gen, latent_shape), start);
+  } else {
+    latents = randn(gen, latent_shape);
+    ops::scale_(latents, float(schedule.init_noise_sigma));
+  }
+  result.start_latents = latents.clone();
+
+  clock = std::chrono::steady_clock::now();
+  const ModelFn unet = guided_unet(model, cond, added, o.cfg_scale, result.times.unet_calls);
+  result.final_latents = sample(schedule, unet, latents, gen, start, progress);
+  result.times.sampling = seconds_since(clock);
+
+  clock = std::chrono::steady_clock::now();
+  Tensor z = result.final_latents.clone();
+  ops::scale_(z, 1.0f / scale);
+  result.decoded = model.vae().decode(z);
+  result.image = to_image(result.decoded);
+  result.times.decode = seconds_since(clock);
+  return result;
+}
+
+}  // namespace diffuse

@@ -1,0 +1,48 @@
+#pragma once
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/image.h"
+#include "pipeline/stable_diffusion.h"
+
+namespace diffuse {
+
+struct GenerateOptions {
+  std::string prompt;
+  std::optional<std::string> negative_prompt;  // none: "" (SDXL: zero embeddings, as diffusers)
+  int64_t seed = 42;
+  int steps = 50;
+  double cfg_scale = 7.5;
+  int width = 512, height = 512;
+  std::string sampler;  // "" = the model's default
+  bool karras = false;
+  std::optional<Image> init_image;  // img2img
+  double strength = 0.75;
+  // SDXL micro-conditioning; zeros mean "the image size" / no crop.
+  std::array<int, 2> original_size{0, 0}, crop{0, 0}, target_size{0, 0};
+};
+
+struct StageTimes {
+  double text_encode = 0, sampling = 0, decode = 0, encode = 0;
+  int unet_calls = 0;
+};
+
+struct GenerateResult {
+  Image image;
+  Tensor start_latents, final_latents, decoded;  // decoded: VAE output in [-1,1], NCHW
+  StageTimes times;
+};
+
+using ProgressFn = std::function<void(int done, int total)>;
+
+// One image the way diffusers' StableDiffusion(XL)(Img2Img)Pipeline makes it, with a CPU
+// torch.Generator seeded with options.seed. Throws Error for invalid options.
+GenerateResult generate(const StableDiffusion& model, const GenerateOptions& options, const ProgressFn& progress = {});
+
+// diffusers' postprocessing: round(clamp(x / 2 + 0.5, 0, 1) * 255).
+Image to_image(const Tensor& decoded_nchw, int64_t index = 0);
+
+}  // namespace diffuse

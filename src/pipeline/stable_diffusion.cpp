@@ -1,0 +1,98 @@
+#include "pipeline/stable_diffusion.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "text/clip_tokenizer.h"
+
+namespace diffuse {
+
+Family detect_family(const ModelFiles& files) {
+  if (files.unet.find("label_emb.0.0.weight") || files.text_encoders.size() == 2) return Family::SDXL;
+  for (const auto& [name, t] : files.unet.tensors)
+    if (name.ends_with(".proj_in.weight")) return t.shape.size() == 2 ? Family::SD2 : Family::SD1;
+  return Family::SD1;
+}
+
+// Which prediction the UNet was trained for. The weights cannot say, so: the user's flag, else a
+// diffusers scheduler config, else the family's usual: SD 2.x single files are assumed to be the
+// 768-v models (v-prediction); the 512-base SD 2.x checkpoints are epsilon and need --prediction eps.
+PredictionChoice choose_prediction(const ModelFiles& files, Family family, const LoadOptions& options) {
+  if (options.prediction) return {*options.prediction, "--prediction flag"};
+  if (files.scheduler_config && files.scheduler_config->contains("prediction_type")) {
+    const std::string type = (*files.scheduler_config)["prediction_type"].get<std::string>();
+    return {type == "v_prediction" ? Prediction::V : Prediction::Epsilon, "diffusers scheduler config"};
+  }
+  if (family == Family::SD2) return {Prediction::V, "heuristic: SD 2.x single file taken as a 768-v model"};
+  return {Prediction::Epsilon, "family default"};
+}
+
+static bool uses_quick_gelu(const ModelFiles& files, Family family, size_t index) {
+  if (index < files.text_encoder_configs.size() && files.text_encoder_configs[index].contains("hidden_act"))
+    return files.text_encoder_configs[index]["hidden_act"].get<std::string>() == "quick_gelu";
+  return family == Family::SD1 || (family == Family::SDXL && index == 0);  // OpenAI CLIP-L; OpenCLIP uses gelu
+}
+
+std::unique_ptr<StableDiffusion> StableDiffusion::load(const std::string& path, const LoadOptions& options) {
+  std::unique_ptr<StableDiffusion> sd(new StableDiffusion());
+  sd->files_ = open_model(path);
+  const ModelFiles& files = sd->files_;
+  sd->family_ = detect_family(files);
+  const FamilyDefaults& defaults = family_defaults(sd->family_);
+  const size_t expected_encoders = sd->family_ == Family::SDXL ? 2 : 1;
+  if (files.text_encoders.size() != expected_encoders)
+    throw Error(path + ": a " + std::string(defaults.name) + " model needs " + std::to_string(expected_encoders) +
+                " text encoder(s), found " + std::to_string(files.text_encoders.size()));
+
+  const nlohmann::json& scheduler_json = files.scheduler_config ? *files.scheduler_config : defaults.scheduler_config;
+  sd->scheduler_ = SchedulerConfig::from_json(scheduler_json);
+  PredictionChoice choice = choose_prediction(files, sd->family_, options);
+  sd->scheduler_.prediction = choice.prediction;
+  sd->prediction_source_ = choice.source;
+  sd->default_sampler_ = defaults.default_sampler;
+  sd->vae_scale_ = files.vae_config && files.vae_config->contains("scaling_factor")
+                       ? (*files.vae_config)["scaling_factor"].get<float>()
+                       : defaults.vae_scaling_factor;
+
+  if (!files.tokenizer_dir.empty())
+    sd->folder_tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_files(
+        files.tokenizer_dir + "/vocab.json", files.tokenizer_dir + "/merges.txt"));
+  for (size_t i = 0; i < files.text_encoders.size(); ++i) {
+    Weights w(files.text_encoders[i], "text encoder " + std::to_string(i + 1));
+    ClipTextConfig config = ClipTextConfig::detect(w);
+    config.quick_gelu = uses_quick_gelu(files, sd->family_, i);
+    config.pad_id = defaults.text_pad_ids[i];
+    sd->text_encoders_.emplace_back(w, config);
+    sd->tokenizers_.push_back(sd->folder_tokenizer_ ? sd->folder_tokenizer_.get() : &ClipTokenizer::builtin());
+  }
+
+  const int pooled_dim = sd->family_ == Family::SDXL ? sd->text_encoders_[1].config().projection_dim : 0;
+  Weights unet_weights(files.unet, "unet");
+  sd->unet_.emplace(unet_weights, UNetConfig::detect(unet_weights, pooled_dim));
+  Weights vae_weights(files.vae, "vae");
+  sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
+  return sd;
+}
+
+Conditioning StableDiffusion::encode_text(const std::vector<std::string>& prompts) const {
+  const int batch = int(prompts.size());
+  std::vector<ClipTextOutput> outputs;
+  for (size_t i = 0; i < text_encoders_.size(); ++i) {
+    std::vector<int> ids;
+    for (const std::string& p : prompts) {
+      std::vector<int> row = tokenizers_[i]->encode_padded(p, text_encoders_[i].config().pad_id);
+      ids.insert(ids.end(), row.begin(), row.end());
+    }
+    outputs.push_back(text_encoders_[i].encode(ids, batch));
+  }
+  switch (family_) {
+    case Family::SD1: return {outputs[0].last_hidden_state, {}};
+    case Family::SD2: return {outputs[0].penultimate_final_norm, {}};
+    case Family::SDXL:
+      return {ops::concat_last(outputs[0].penultimate, outputs[1].penultimate), outputs[1].text_embeds};
+  }
+  return {};
+}
+
+}  // namespace diffuse

@@ -1,0 +1,72 @@
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/model_files.h"
+#include "models/clip_text_model.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "pipeline/family.h"
+#include "sampling/schedule.h"
+#include "text/clip_tokenizer.h"
+
+namespace diffuse {
+
+
+struct LoadOptions {
+  std::optional<Prediction> prediction;  // the user's --prediction, overriding configs and heuristics
+};
+
+// Text conditioning for a batch of prompts.
+struct Conditioning {
+  Tensor context;  // [B, 77, context_dim]
+  Tensor pooled;   // [B, pooled_dim] (SDXL), else empty
+};
+
+// A loaded checkpoint: its family, text encoders, UNet and VAE, and what it implies for sampling.
+class StableDiffusion {
+ public:
+  static std::unique_ptr<StableDiffusion> load(const std::string& path, const LoadOptions& options = {});
+
+  Family family() const { return family_; }
+  const FamilyDefaults& defaults() const { return family_defaults(family_); }
+  const ModelFiles& files() const { return files_; }
+  Prediction prediction() const { return scheduler_.prediction; }
+  const std::string& prediction_source() const { return prediction_source_; }
+  const SchedulerConfig& scheduler_config() const { return scheduler_; }
+  const std::string& default_sampler() const { return default_sampler_; }
+  float vae_scaling_factor() const { return vae_scale_; }
+  const UNet& unet() const { return *unet_; }
+  const Vae& vae() const { return *vae_; }
+  const std::vector<ClipTextModel>& text_encoders() const { return text_encoders_; }
+
+  Conditioning encode_text(const std::vector<std::string>& prompts) const;
+
+ private:
+  StableDiffusion() = default;
+
+  ModelFiles files_;
+  Family family_ = Family::SD1;
+  SchedulerConfig scheduler_;
+  std::string prediction_source_, default_sampler_;
+  float vae_scale_ = 0.18215f;
+  std::vector<ClipTextModel> text_encoders_;
+  std::vector<const ClipTokenizer*> tokenizers_;
+  std::unique_ptr<ClipTokenizer> folder_tokenizer_;
+  std::optional<UNet> unet_;
+  std::optional<Vae> vae_;
+};
+
+// The family a set of UNet weights belongs to: label_emb means SDXL; Linear proj_in (head size 64) SD2; else SD1.
+Family detect_family(const ModelFiles& files);
+
+// The prediction type a model gets, and why (flag, diffusers config, or heuristic).
+struct PredictionChoice {
+  Prediction prediction;
+  std::string source;
+};
+PredictionChoice choose_prediction(const ModelFiles& files, Family family, const LoadOptions& options);
+
+}  // namespace diffuse

@@ -1,0 +1,119 @@
+// The exponential-integrator multistep solvers in data prediction (x0) form, over log-SNR
+// lambda = log(alpha / sigma), as diffusers 0.27.2's scheduling_dpmsolver_multistep.py
+// (dpmsolver++, order 2, midpoint) and scheduling_unipc_multistep.py (bh2, order 2,
+// predict_x0). Both start first order, and drop to first order for the last step
+// (lower_order_final; DPM-Solver++ also because its final sigma is 0).
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <utility>
+
+#include "sampling/sampler_common.h"
+
+namespace diffuse::sampling {
+namespace {
+
+// The first-order part shared by both: x_t = (sigma_t / sigma_s) x - alpha_t (e^-h - 1) x0,
+// i.e. DDIM in lambda (DPM-Solver++ eq. 5 with k = 1; UniPC's x_t_ with h_phi_1 = expm1(-h)).
+struct FirstOrder {
+  float sample_coeff, x0_coeff;
+};
+FirstOrder first_order(VpLevel s, VpLevel t, float h_phi_1) { return {t.sigma / s.sigma, t.alpha * h_phi_1}; }
+
+// 2x2 linear solve with partial pivoting (LAPACK getrf/getrs), for UniPC's corrector weights.
+std::pair<float, float> solve2(float a00, float a01, float a10, float a11, float b0, float b1) {
+  if (std::abs(a10) > std::abs(a00)) {
+    std::swap(a00, a10);
+    std::swap(a01, a11);
+    std::swap(b0, b1);
+  }
+  const float l = a10 * (1.0f / a00);
+  const float u11 = a11 - l * a01;
+  const float x1 = (b1 - l * b0) / u11;
+  return {(b0 - x1 * a01) / a00, x1};
+}
+
+}  // namespace
+
+// DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
+// Probabilistic Models", Algorithm 2): the second-order step extrapolates x0 linearly in lambda
+// from the previous step's prediction, D1 = (m0 - m1) / r0 with r0 = h_prev / h.
+Tensor sample_dpmpp_2m(const Schedule& s, Denoiser& model, Tensor x, int start) {
+  Tensor previous_x0;
+  for (int i = start; i < s.steps; ++i) {
+    const Tensor out = model(x, s.timesteps[size_t(i)]);
+    const VpLevel now = vp_from_sigma(s.sigmas[size_t(i)]), next = vp_from_sigma(s.sigmas[size_t(i) + 1]);
+    const Tensor x0 = vp_x0(s.prediction, out, x, now);
+    const float h = next.lambda() - now.lambda();
+    const FirstOrder c = first_order(now, next, std::exp(-h) - 1.0f);
+    const float *v = x.data(), *m0 = x0.data();
+    if (i == start || i + 1 == s.steps) {
+      x = elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * m0[j]; });
+    } else {
+      const float h_0 = now.lambda() - vp_from_sigma(s.sigmas[size_t(i) - 1]).lambda();
+      const float d1_coeff = 1.0f / (h_0 / h), half_x0_coeff = 0.5f * c.x0_coeff;
+      const float* m1 = previous_x0.data();
+      x = elementwise(x.shape(), [=](int64_t j) {
+        const float d1 = d1_coeff * (m0[j] - m1[j]);
+        return c.sample_coeff * v[j] - c.x0_coeff * m0[j] - half_x0_coeff * d1;
+      });
+    }
+    previous_x0 = x0;
+  }
+  return x;
+}
+
+// UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
+// Diffusion Models"), B(h) = e^h - 1 (bh2). After each model call the corrector UniC refines
+// the sample just predicted, using the new x0 prediction; the predictor UniP then steps on.
+// UniP-2 weights its difference term 1/2; UniC-2 solves the 2x2 order conditions of eq. 8.
+Tensor sample_unipc(const Schedule& s, Denoiser& model, Tensor x, int start) {
+  auto level = [&s](int i) { return vp_from_sigma(s.sigmas[size_t(i)]); };
+  Tensor last_sample, m_prev, m_prev2;  // the sample before the last prediction; x0 at steps i-1, i-2
+  int last_order = 0;
+  for (int i = start; i < s.steps; ++i) {
+    const Tensor out = model(x, s.timesteps[size_t(i)]);
+    const Tensor m = vp_x0(s.prediction, out, x, level(i));
+    if (i > start) {  // UniC at step i, of the order the last UniP used
+      const VpLevel from = level(i - 1), to = level(i);
+      const float h = to.lambda() - from.lambda(), hh = -h, h_phi_1 = std::expm1(hh), b_h = h_phi_1;
+      const FirstOrder c = first_order(from, to, h_phi_1);
+      float rho_d1 = 0.0f, rho_t = 0.5f, rk = 1.0f;
+      if (last_order == 2) {
+        rk = (level(i - 2).lambda() - from.lambda()) / h;
+        const float h_phi_k1 = h_phi_1 / hh - 1.0f, h_phi_k2 = h_phi_k1 / hh - 0.5f;
+        std::tie(rho_d1, rho_t) = solve2(1.0f, 1.0f, rk, 1.0f, h_phi_k1 * 1.0f / b_h, h_phi_k2 * 2.0f / b_h);
+      }
+      const float corr_coeff = to.alpha * b_h;
+      const float *lx = last_sample.data(), *m0 = m_prev.data(), *mt = m.data();
+      const float* m1 = last_order == 2 ? m_prev2.data() : nullptr;
+      x = elementwise(x.shape(), [=](int64_t j) {
+        const float x_t = c.sample_coeff * lx[j] - c.x0_coeff * m0[j];
+        const float d1_t = mt[j] - m0[j];
+        const float corr = m1 ? rho_d1 * ((m1[j] - m0[j]) / rk) + rho_t * d1_t : rho_t * d1_t;
+        return x_t - corr_coeff * corr;
+      });
+    }
+    m_prev2 = std::exchange(m_prev, m);
+    // Warm up from first order; lower_order_final makes the last step first order.
+    last_order = std::min({2, s.steps - i, i - start + 1});
+    last_sample = x;
+    const VpLevel from = level(i), to = level(i + 1);
+    const float h = to.lambda() - from.lambda(), h_phi_1 = std::expm1(-h), b_h = h_phi_1;
+    const FirstOrder c = first_order(from, to, h_phi_1);
+    const float *v = x.data(), *m0 = m.data();
+    if (last_order == 2) {
+      const float rk = (level(i - 1).lambda() - from.lambda()) / h, pred_coeff = to.alpha * b_h;
+      const float* m1 = m_prev2.data();
+      x = elementwise(x.shape(), [=](int64_t j) {
+        const float pred_res = 0.5f * ((m1[j] - m0[j]) / rk);
+        return c.sample_coeff * v[j] - c.x0_coeff * m0[j] - pred_coeff * pred_res;
+      });
+    } else {
+      x = elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * m0[j]; });
+    }
+  }
+  return x;
+}
+
+}  // namespace diffuse::sampling
