@@ -73,7 +73,8 @@ int run_generate(const GenerateFlags& f) {
   if (!f.init_img.empty()) o.init_image = read_png(f.init_img);
   const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
 
-  std::fprintf(stderr, "model: %s (%s, %s prediction: %s), loaded in %.2f s\n", f.model.c_str(),
+  if (f.verbose)
+    std::fprintf(stderr, "model: %s (%s, %s prediction: %s), loaded in %.2f s\n", f.model.c_str(),
                std::string(model->defaults().name).c_str(), model->prediction() == Prediction::V ? "v" : "eps",
                model->prediction_source().c_str(), load_seconds);
   for (int i = 0; i < f.batch_count; ++i) {

@@ -20,7 +20,7 @@ void validate(const GenerateOptions& o) {
     throw Error("image size " + std::to_string(o.width) + "x" + std::to_string(o.height) +
                 " is not a positive multiple of 8");
   if (o.steps < 1) throw Error("--steps must be at least 1, got " + std::to_string(o.steps));
-  if (o.init_image && !(o.strength > 0.0 && o.strength <= 1.0))
+  if (!(o.strength > 0.0 && o.strength <= 1.0))
     throw Error("--strength must be in (0, 1], got " + std::to_string(o.strength));
   if (o.init_image && (o.init_image->width != o.width || o.init_image->height != o.height))
     throw Error("init image is " + std::to_string(o.init_image->width) + "x" + std::to_string(o.init_image->height) +

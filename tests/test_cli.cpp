@@ -1,0 +1,248 @@
+// The `diffuse` command line as a user runs it: golden generations from every model layout,
+// model and image info, tokenize, and the error paths (exit status, one-line messages).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "golden.h"
+#include "io/generation_parameters.h"
+#include "io/image.h"
+#include "pipeline_cases.h"
+
+namespace diffuse {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::close_to;
+using testing::fixture;
+using testing::golden;
+using testing::Golden;
+using testing::PipelineCase;
+
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path scratch_dir() {
+  static const fs::path dir = fs::temp_directory_path() / ("diffuse-cli-test-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+CliRun run(const std::vector<std::string>& args) {
+  static int counter = 0;
+  const fs::path out = scratch_dir() / ("out" + std::to_string(++counter)), err = out.string() + ".err";
+  std::string cmd = quote(DIFFUSE_CLI);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
+  const int raw = std::system(cmd.c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), slurp(out), slurp(err)};
+}
+
+// A failure a user sees: non-zero status below 128 (no crash), one line naming `needle`.
+void expect_clean_failure(const CliRun& r, const std::string& needle, int status = 1) {
+  EXPECT_EQ(r.status, status) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr lacks '" << needle << "': " << r.err;
+  if (status == 1) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+}
+
+// --- generations through the CLI, from every layout of the SD1 model ---------------------------
+
+struct CliCase {
+  PipelineCase c;
+  std::string layout;  // model path relative to the family folder
+};
+
+class CliGeneration : public ::testing::TestWithParam<CliCase> {};
+
+TEST_P(CliGeneration, ImageMatchesDiffusersWithin1Lsb) {
+  const PipelineCase& c = GetParam().c;
+  const TensorArchive expected = load_safetensors(fixture(c.family + "/" + c.file));
+  const fs::path output = scratch_dir() / (c.id + ".png");
+  std::vector<std::string> args{"generate", "-m", fixture(c.family + "/" + GetParam().layout), "-p", c.prompt,
+                                "-n", c.negative, "-s", std::to_string(c.seed), "--steps", std::to_string(c.steps),
+                                "--cfg-scale", std::to_string(c.cfg), "--sampling-method", c.sampler,
+                                "-W", std::to_string(c.width), "-H", std::to_string(c.height),
+                                "--precision", "fp32", "--rng", "cpu", "-o", output.string()};
+  if (c.karras) args.insert(args.end(), {"--scheduler", "karras"});
+  if (c.strength) {
+    const Golden init = golden(expected, "init_image_u8");
+    Image image{int(init.shape[2]), int(init.shape[1]), {}};
+    for (float v : init.values) image.rgb.push_back(uint8_t(v));
+    const fs::path init_path = scratch_dir() / (c.id + "-init.png");
+    write_png(init_path.string(), image);
+    args.insert(args.end(), {"-i", init_path.string(), "--strength", std::to_string(*c.strength)});
+  }
+  const CliRun r = run(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const Image image = read_png(output.string());
+  std::vector<float> got(image.rgb.begin(), image.rgb.end());
+  EXPECT_TRUE(close_to(c.family + " " + c.id + " (" + GetParam().layout + ") image_u8", got,
+                       golden(expected, "image_u8"), 1.0 / 255.0));
+}
+
+std::vector<CliCase> cli_cases() {
+  std::vector<CliCase> out;
+  for (const char* layout : {"model.safetensors", "model.ckpt", "diffusers"})
+    for (const PipelineCase& c : testing::pipeline_cases("sd1-tiny")) out.push_back({c, layout});
+  for (const char* family : {"sd2-tiny", "sdxl-tiny"})
+    for (const PipelineCase& c : testing::pipeline_cases(family)) out.push_back({c, "model.safetensors"});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLayouts, CliGeneration, ::testing::ValuesIn(cli_cases()), [](const auto& info) {
+  std::string layout = info.param.layout.substr(info.param.layout.find('.') + 1);
+  return info.param.c.family.substr(0, info.param.c.family.find('-')) + "_" + info.param.c.id + "_" + layout;
+});
+
+// --- output files ------------------------------------------------------------------------------
+
+TEST(Cli, PngCarriesParametersAndInfoPrintsThem) {
+  const fs::path output = scratch_dir() / "params.png";
+  const CliRun r = run({"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", "a red, round apple", "-n", "blurry",
+                     "-W", "64", "-H", "64", "--steps", "3", "-s", "7", "--sampling-method", "euler_a", "-o",
+                     output.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto chunks = read_png_text(output.string());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].first, "parameters");
+  const GenerationParameters p = parse_parameters(chunks[0].second);
+  EXPECT_EQ(p.prompt, "a red, round apple");
+  EXPECT_EQ(p.negative_prompt, "blurry");
+  EXPECT_EQ(p.steps, 3);
+  EXPECT_EQ(p.seed, 7);
+  EXPECT_EQ(p.width, 64);
+  EXPECT_EQ(p.sampler, "Euler a");
+  EXPECT_EQ(p.model, "model.safetensors");
+
+  const CliRun info = run({"info", output.string()});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_NE(info.out.find("Negative prompt: blurry"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("Seed: 7"), std::string::npos) << info.out;
+}
+
+TEST(Cli, BatchUsesSuccessiveSeeds) {
+  const fs::path base = scratch_dir() / "batch.png";
+  const std::vector<std::string> common{"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", "x", "-W", "64",
+                                        "-H", "64", "--steps", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run(a);
+  };
+  ASSERT_EQ(with({"-b", "2", "-s", "10", "-o", base.string()}).status, 0);
+  const fs::path single = scratch_dir() / "seed11.png";
+  ASSERT_EQ(with({"-s", "11", "-o", single.string()}).status, 0);
+  EXPECT_TRUE(fs::exists(scratch_dir() / "batch_1.png"));
+  EXPECT_EQ(read_png((scratch_dir() / "batch_2.png").string()).rgb, read_png(single.string()).rgb)
+      << "image 2 of a batch seeded 10 should be the seed-11 image";
+}
+
+// --- info and tokenize -------------------------------------------------------------------------
+
+TEST(Cli, InfoReportsFamilyAndPrediction) {
+  struct Expect {
+    const char* model;
+    const char* family;
+    const char* prediction;
+  };
+  for (const Expect& e : {Expect{"sd1-tiny/model.safetensors", "family: sd1", "prediction: eps (family default)"},
+                          Expect{"sd1-tiny/model.ckpt", "family: sd1", "prediction: eps"},
+                          Expect{"sd1-tiny/diffusers", "family: sd1", "prediction: eps (family default)"},
+                          Expect{"sd2-tiny/model.safetensors", "family: sd2", "prediction: v (heuristic"},
+                          Expect{"sdxl-tiny/model.safetensors", "family: sdxl", "prediction: eps"}}) {
+    const CliRun r = run({"info", fixture(e.model)});
+    ASSERT_EQ(r.status, 0) << e.model << ": " << r.err;
+    EXPECT_NE(r.out.find(e.family), std::string::npos) << e.model << ": " << r.out;
+    EXPECT_NE(r.out.find(e.prediction), std::string::npos) << e.model << ": " << r.out;
+    EXPECT_NE(r.out.find("tensors: "), std::string::npos) << r.out;
+  }
+  const CliRun sd1 = run({"info", fixture("sd1-tiny/model.safetensors")});
+  EXPECT_NE(sd1.out.find("tensors: 984"), std::string::npos) << sd1.out;
+  EXPECT_NE(sd1.out.find("unet: channels 32,64,64,64"), std::string::npos) << sd1.out;
+}
+
+TEST(Cli, TokenizePrintsEveryCaseExactly) {
+  std::ifstream in(fixture("tokenizer/cases.json"));
+  const nlohmann::json cases = nlohmann::json::parse(in);
+  for (const auto& c : cases) {
+    const CliRun r = run({"tokenize", c["text"].get<std::string>()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::string expected;
+    for (const auto& id : c["ids"]) expected += (expected.empty() ? "" : " ") + std::to_string(id.get<int>());
+    EXPECT_EQ(r.out, expected + "\n") << "text: " << c["text"];
+  }
+}
+
+// --- bad input ---------------------------------------------------------------------------------
+
+class HostileInfo : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HostileInfo, RefusedWithOneLineNamingTheFile) {
+  const std::string path = fixture("hostile/" + GetParam());
+  const CliRun r = run({"info", path});
+  expect_clean_failure(r, path);
+  EXPECT_FALSE(fs::exists("/tmp/diffuse-pwned")) << "a hostile checkpoint ran code";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, HostileInfo, ::testing::Values(
+    "bad_dtype.safetensors", "exec_eval.ckpt", "exec_os_system.ckpt", "header_len_huge.safetensors",
+    "huge_shape.safetensors", "missing_storage.ckpt", "not_json.safetensors", "offsets_past_end.safetensors",
+    "overlap.safetensors", "shape_mismatch.safetensors", "truncated.safetensors"),
+    [](const auto& info) { return info.param.substr(0, info.param.find('.')) + "_" + info.param.substr(info.param.find('.') + 1); });
+
+std::vector<std::string> tiny_generate(std::vector<std::string> extra) {
+  std::vector<std::string> a{"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", "x", "-H", "64",
+                             "--steps", "2", "-o", (scratch_dir() / "bad.png").string()};
+  if (std::find(extra.begin(), extra.end(), "-W") == extra.end()) a.insert(a.end(), {"-W", "64"});
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+TEST(Cli, BadInputIsRefusedClearly) {
+  expect_clean_failure(run({"generate", "-m", "/nonexistent/model.safetensors", "-p", "x"}), "/nonexistent/model.safetensors");
+  expect_clean_failure(run(tiny_generate({"-W", "65"})), "65x64 is not a positive multiple of 8");
+  expect_clean_failure(run(tiny_generate({"--strength", "0"})), "--strength");
+  expect_clean_failure(run(tiny_generate({"--strength", "1.5"})), "--strength");
+  expect_clean_failure(run(tiny_generate({"-i", "/nonexistent/init.png"})), "/nonexistent/init.png");
+  const fs::path not_png = scratch_dir() / "not.png";
+  std::ofstream(not_png) << "hello";
+  expect_clean_failure(run(tiny_generate({"-i", not_png.string()})), not_png.string());
+  expect_clean_failure(run(tiny_generate({"--sampling-method", "warp_drive"})), "warp_drive", 2);
+}
+
+TEST(Cli, UsageErrorsExit2WithHelp) {
+  const CliRun unknown = run({"frobnicate"});
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.err.find("generate"), std::string::npos) << unknown.err;
+  const CliRun flag = run({"generate", "-m", "m.safetensors", "-p", "x", "--no-such-flag"});
+  EXPECT_EQ(flag.status, 2);
+  EXPECT_NE(flag.err.find("--no-such-flag"), std::string::npos) << flag.err;
+  EXPECT_NE(flag.err.find("--sampling-method"), std::string::npos) << "usage of generate expected: " << flag.err;
+  EXPECT_EQ(run({}).status, 2);
+  EXPECT_EQ(run({"--help"}).status, 0);
+  const CliRun help = run({"generate", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--cfg-scale"), std::string::npos) << help.out;
+}
+
+}  // namespace
+}  // namespace diffuse
