@@ -36,10 +36,19 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
 
   auto plan = std::make_shared<Plan>();
   plan->prim = dnnl::convolution_forward(pd);
-  dnnl::memory user_w({{out_, in_, kernel_, kernel_}, dt::f32, tag::oihw}, dnnl_engine(),
-                      const_cast<float*>(weight_.data()));
-  plan->weights = dnnl::memory(pd.weights_desc(), dnnl_engine());
-  dnnl::reorder(user_w, plan->weights).execute(dnnl_stream(), user_w, plan->weights);
+  if (!prepared_) {
+    dnnl::memory oihw({{out_, in_, kernel_, kernel_}, dt::f32, tag::oihw}, dnnl_engine(), weight_.data());
+    prepared_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
+    dnnl::reorder(oihw, prepared_).execute(dnnl_stream(), oihw, prepared_);
+    dnnl_stream().wait();
+    std::vector<float>().swap(weight_);
+  }
+  if (pd.weights_desc() == prepared_.get_desc()) {
+    plan->weights = prepared_;
+  } else {
+    plan->weights = dnnl::memory(pd.weights_desc(), dnnl_engine());
+    dnnl::reorder(prepared_, plan->weights).execute(dnnl_stream(), prepared_, plan->weights);
+  }
   plan->bias = dnnl::memory(bias_md, dnnl_engine(), const_cast<float*>(bias_.data()));
   dnnl_stream().wait();
   return *plans_.emplace(key, std::move(plan)).first->second;

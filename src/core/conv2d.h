@@ -10,8 +10,10 @@
 
 namespace diffuse {
 
-// A 2-D convolution over NHWC activations through oneDNN. The OIHW weights are reordered
-// once per input shape into the layout oneDNN's kernel wants; primitives are cached per shape.
+// A 2-D convolution over NHWC activations through oneDNN, primitives cached per input shape.
+// The OIHW weights are reordered once into the layout oneDNN's kernel wants and the checkpoint
+// order is then dropped, so one copy of each weight exists; plans of other shapes share it
+// (or, if they want another layout, reorder from it).
 class Conv2dKernel {
  public:
   // Zero padding before (top, left) and after (bottom, right), the same on both axes.
@@ -39,7 +41,9 @@ class Conv2dKernel {
   const Plan& plan_for(int64_t n, int64_t h, int64_t w) const;
   int64_t out_size(int64_t in) const { return (in + padding_.before + padding_.after - kernel_) / stride_ + 1; }
 
-  std::vector<float> weight_, bias_;
+  mutable std::vector<float> weight_;  // OIHW until the first plan reorders it into prepared_
+  mutable dnnl::memory prepared_;
+  std::vector<float> bias_;
   int out_ = 0, in_ = 0, kernel_ = 1, stride_ = 1;
   Padding padding_;
   mutable std::map<std::array<int64_t, 3>, std::shared_ptr<Plan>> plans_;
