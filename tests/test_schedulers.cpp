@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -70,7 +71,7 @@ TEST(Schedule, InitialNoiseSigma) {
 TEST(Schedule, FinalSigmaOfEachSolver) {
   // sigma_min of SD's schedule: sqrt((1 - a0) / a0), a0 = 1 - 0.00085.
   const double sigma_min = std::sqrt(0.00085 / (1 - 0.00085));
-  EXPECT_EQ(schedule_for("sd1-tiny", "dpmpp_2m", 6).sigmas.back(), 0.0f);    // final_sigmas_type "zero"
+  EXPECT_EQ(schedule_for("sd1-tiny", "dpmpp_2m", 6).sigmas.back(), 0.0f);            // final_sigmas_type "zero"
   EXPECT_NEAR(schedule_for("sd1-tiny", "unipc", 6).sigmas.back(), sigma_min, 1e-6);  // 0.27.2: sigma_min
   const Schedule karras = schedule_for("sd1-tiny", "unipc", 6, true);
   EXPECT_EQ(karras.sigmas.back(), karras.sigmas[5]);  // the last Karras sigma repeated
@@ -168,7 +169,8 @@ bool k_diffusion(const Schedule& s) {
 
 // The noise level the schedule gives timestep t; a model call at any other timestep is a bug.
 Level level_at(const Schedule& s, double t) {
-  if (s.sigmas.empty()) return {std::sqrt(double(s.alphas_cumprod.at(size_t(t)))), std::sqrt(1.0 - s.alphas_cumprod.at(size_t(t)))};
+  if (s.sigmas.empty())
+    return {std::sqrt(double(s.alphas_cumprod.at(size_t(t)))), std::sqrt(1.0 - s.alphas_cumprod.at(size_t(t)))};
   for (size_t i = 0; i < s.timesteps.size(); ++i)
     if (s.timesteps[i] == t) return from_k_sigma(s.sigmas[i]);
   throw std::runtime_error("model called at timestep " + std::to_string(t) + ", not in the schedule");
@@ -181,7 +183,8 @@ ModelFn ideal_model(const Schedule& s) {
     Tensor out(x.shape());
     for (int64_t i = 0; i < x.numel(); ++i) {
       const double v = x.data()[i];
-      const double x0 = kMu + l.alpha * kStd * kStd * (v - l.alpha * kMu) / (l.alpha * l.alpha * kStd * kStd + l.sigma * l.sigma);
+      const double x0 =
+          kMu + l.alpha * kStd * kStd * (v - l.alpha * kMu) / (l.alpha * l.alpha * kStd * kStd + l.sigma * l.sigma);
       const double eps = (v - l.alpha * x0) / l.sigma;
       out.data()[i] = float(s.prediction == Prediction::V ? l.alpha * eps - l.sigma * x0 : eps);
     }
@@ -204,7 +207,8 @@ Tensor exact_ode_end(const Schedule& s, const Tensor& start_state, int start) {
   Tensor out(start_state.shape());
   for (int64_t i = 0; i < out.numel(); ++i) {
     const double vp = start_state.data()[i] * to_vp(s, from);
-    const double z = (vp - from.alpha * kMu) / std::sqrt(from.alpha * from.alpha * kStd * kStd + from.sigma * from.sigma);
+    const double z =
+        (vp - from.alpha * kMu) / std::sqrt(from.alpha * from.alpha * kStd * kStd + from.sigma * from.sigma);
     const double end = to.alpha * kMu + std::sqrt(to.alpha * to.alpha * kStd * kStd + to.sigma * to.sigma) * z;
     out.data()[i] = float(end / to_vp(s, to));
   }
@@ -230,9 +234,16 @@ struct OdeCase {
   bool karras;
   std::string family;  // sd1: epsilon, sd2: v-prediction
   int steps;
-  // max |error| from step 0 and from step steps / 3 (img2img), 1.25 x what this implementation gets
-  double tolerance, img2img_tolerance;
+  // The max |error| this implementation has from step 0 and from step steps / 3 (img2img). The
+  // errors are deterministic, so these pin each solver's arithmetic: a changed coefficient moves
+  // them by far more than the 2% allowed.
+  double error, img2img_error;
 };
+
+::testing::AssertionResult near_relative(double got, double expected) {
+  if (std::abs(got / expected - 1) < 0.02) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "error " << got << ", expected " << expected << " within 2%";
+}
 
 class DeterministicSampler : public ::testing::TestWithParam<OdeCase> {};
 
@@ -241,10 +252,7 @@ TEST_P(DeterministicSampler, FollowsTheExactOde) {
   const Schedule s = schedule_for(c.family, c.sampler, c.steps, c.karras);
   const Tensor start = initial_noise(s, 7);
   TorchGenerator gen(1);
-  const double error = max_abs_diff(sample(s, ideal_model(s), start, gen), exact_ode_end(s, start, 0));
-  EXPECT_LT(error, c.tolerance);
-  std::printf("%s%s %s %d steps: max error %.3g\n", c.sampler.c_str(), c.karras ? " karras" : "", c.family.c_str(),
-              c.steps, error);
+  EXPECT_TRUE(near_relative(max_abs_diff(sample(s, ideal_model(s), start, gen), exact_ode_end(s, start, 0)), c.error));
 }
 
 TEST_P(DeterministicSampler, StartsMidwayForImg2img) {
@@ -257,10 +265,11 @@ TEST_P(DeterministicSampler, StartsMidwayForImg2img) {
   gen.randn(noise.data(), size_t(noise.numel()));
   const Tensor noised = add_noise(s, x0, noise, start);
   int calls = 0, total = 0;
-  const Tensor end = sample(s, ideal_model(s), noised, gen, start, [&](int done, int all) { calls = done, total = all; });
-  const double error = max_abs_diff(end, exact_ode_end(s, noised, start));
-  EXPECT_LT(error, c.img2img_tolerance);
-  std::printf("img2img %s%s %s %d steps from %d: max error %.3g\n", c.sampler.c_str(), c.karras ? " karras" : "", c.family.c_str(), c.steps, start, error);
+  const Tensor end = sample(s, ideal_model(s), noised, gen, start, [&](int done, int all) {
+    calls = done;
+    total = all;
+  });
+  EXPECT_TRUE(near_relative(max_abs_diff(end, exact_ode_end(s, noised, start)), c.img2img_error));
   EXPECT_EQ(calls, int(s.model_timesteps().size()) - start * s.order());
   EXPECT_EQ(total, calls);
 }
@@ -270,27 +279,187 @@ std::string ode_case_name(const ::testing::TestParamInfo<OdeCase>& info) {
   return c.sampler + (c.karras ? "_karras_" : "_") + c.family.substr(0, 3) + "_" + std::to_string(c.steps);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeterministicSampler,
-                         ::testing::Values(
-                             OdeCase{"ddim", false, "sd1-tiny", 20, 0.44, 0.26}, OdeCase{"ddim", false, "sd2-tiny", 20, 0.44, 0.26},
-                             OdeCase{"ddim", false, "sd1-tiny", 6, 1.2, 0.47},
-                             // diffusers' PLMS combines raw v outputs, converting to eps only after: first order for v.
-                             // Its img2img runs one timestep late from the third call on (PNDMScheduler.order is
-                             // 1, so the pipeline skips start calls, not steps, and loses the repeated timestep).
-                             OdeCase{"pndm", false, "sd1-tiny", 20, 0.0026, 0.32}, OdeCase{"pndm", false, "sd2-tiny", 20, 0.55, 0.71},
-                             OdeCase{"pndm", false, "sd1-tiny", 6, 0.13, 1.1},
-                             OdeCase{"euler", false, "sd1-tiny", 20, 0.47, 0.31}, OdeCase{"euler", false, "sd2-tiny", 20, 0.47, 0.31},
-                             OdeCase{"euler", true, "sd1-tiny", 20, 0.61, 0.46}, OdeCase{"euler", false, "sd1-tiny", 6, 1.7, 0.81},
-                             OdeCase{"heun", false, "sd1-tiny", 20, 0.053, 0.017}, OdeCase{"heun", false, "sd2-tiny", 20, 0.053, 0.017},
-                             OdeCase{"heun", true, "sd1-tiny", 20, 0.082, 0.049}, OdeCase{"heun", false, "sd1-tiny", 6, 0.99, 0.13},
-                             OdeCase{"dpmpp_2m", false, "sd1-tiny", 20, 0.044, 0.046},
-                             OdeCase{"dpmpp_2m", false, "sd2-tiny", 20, 0.044, 0.046},
-                             OdeCase{"dpmpp_2m", true, "sd1-tiny", 20, 0.087, 0.044},
-                             OdeCase{"dpmpp_2m", false, "sdxl-tiny", 20, 0.043, 0.041},
-                             OdeCase{"dpmpp_2m", false, "sd1-tiny", 6, 0.41, 0.39},
-                             OdeCase{"unipc", false, "sd1-tiny", 20, 0.028, 0.028}, OdeCase{"unipc", false, "sd2-tiny", 20, 0.028, 0.028},
-                             OdeCase{"unipc", true, "sd1-tiny", 20, 0.033, 0.023}, OdeCase{"unipc", false, "sd1-tiny", 6, 0.125, 0.19}),
-                         ode_case_name);
+// First-order solvers (ddim, euler) roughly halve their error when the steps double, second-order
+// ones (heun, dpmpp_2m, unipc, and PLMS for epsilon) do much better; the last step into sigma 0
+// (or sigma_min) dominates what remains. Epsilon and v-prediction give the same errors: an ideal
+// model makes the conversion exact.
+INSTANTIATE_TEST_SUITE_P(
+    All, DeterministicSampler,
+    ::testing::Values(
+        OdeCase{"ddim", false, "sd1-tiny", 20, 0.3465, 0.2007}, OdeCase{"ddim", false, "sd2-tiny", 20, 0.3465, 0.2007},
+        OdeCase{"ddim", false, "sd1-tiny", 6, 0.9594, 0.3724},
+        // diffusers' PLMS combines raw v outputs and converts to eps after: first order for v. Its
+        // img2img runs a timestep late from the third call on: PNDMScheduler.order is 1, so the
+        // pipeline skips `start` model calls, not steps, and loses the repeated timestep.
+        OdeCase{"pndm", false, "sd1-tiny", 20, 0.002031, 0.2496}, OdeCase{"pndm", false, "sd2-tiny", 20, 0.4332, 0.567},
+        OdeCase{"pndm", false, "sd1-tiny", 6, 0.1039, 0.8659}, OdeCase{"euler", false, "sd1-tiny", 20, 0.3764, 0.2405},
+        OdeCase{"euler", false, "sd2-tiny", 20, 0.3764, 0.2405}, OdeCase{"euler", true, "sd1-tiny", 20, 0.4829, 0.3608},
+        OdeCase{"euler", false, "sd1-tiny", 6, 1.318, 0.6416}, OdeCase{"heun", false, "sd1-tiny", 20, 0.0419, 0.01356},
+        OdeCase{"heun", false, "sd2-tiny", 20, 0.0419, 0.01356},
+        OdeCase{"heun", true, "sd1-tiny", 20, 0.06554, 0.03854}, OdeCase{"heun", false, "sd1-tiny", 6, 0.7884, 0.1024},
+        OdeCase{"dpmpp_2m", false, "sd1-tiny", 20, 0.03519, 0.03636},
+        OdeCase{"dpmpp_2m", false, "sd2-tiny", 20, 0.03519, 0.03636},
+        OdeCase{"dpmpp_2m", true, "sd1-tiny", 20, 0.06908, 0.03448},
+        OdeCase{"dpmpp_2m", false, "sdxl-tiny", 20, 0.03441, 0.03257},
+        OdeCase{"dpmpp_2m", false, "sd1-tiny", 6, 0.3243, 0.3104},
+        OdeCase{"unipc", false, "sd1-tiny", 20, 0.02235, 0.02215},
+        OdeCase{"unipc", false, "sd2-tiny", 20, 0.02235, 0.02215},
+        OdeCase{"unipc", true, "sd1-tiny", 20, 0.02582, 0.01824},
+        OdeCase{"unipc", false, "sd1-tiny", 6, 0.09935, 0.1462}),
+    ode_case_name);
+
+// With all data at one point x0 the ideal x0 prediction never changes, and every deterministic
+// sampler is exact: it must land on alpha x0 + sigma eps at its final level, eps the initial noise
+// direction. Any step taken to a level other than the one the next model call is told fails this.
+TEST(DeterministicSamplers, ExactForAPointMass) {
+  struct Case {
+    const char* sampler;
+    bool karras;
+    const char* family;
+  };
+  for (const Case c :
+       {Case{"ddim", false, "sd1-tiny"}, Case{"ddim", false, "sd2-tiny"}, Case{"pndm", false, "sd1-tiny"},
+        Case{"euler", false, "sd1-tiny"}, Case{"euler", true, "sd2-tiny"}, Case{"heun", false, "sdxl-tiny"},
+        Case{"heun", true, "sd2-tiny"}, Case{"dpmpp_2m", false, "sd2-tiny"}, Case{"dpmpp_2m", true, "sd1-tiny"},
+        Case{"unipc", false, "sd2-tiny"}, Case{"unipc", true, "sdxl-tiny"}}) {
+    SCOPED_TRACE(std::string(c.sampler) + (c.karras ? " karras " : " ") + c.family);
+    const Schedule s = schedule_for(c.family, c.sampler, 9, c.karras);
+    const double x0 = 0.7;
+    const ModelFn model = [&s, x0](const Tensor& x, double t) {
+      const Level l = level_at(s, t);
+      Tensor out(x.shape());
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double eps = (x.data()[i] - l.alpha * x0) / l.sigma;
+        out.data()[i] = float(s.prediction == Prediction::V ? l.alpha * eps - l.sigma * x0 : eps);
+      }
+      return out;
+    };
+    for (int start : {0, 4}) {
+      if (start > 0 && s.kind == SamplerKind::Pndm) continue;  // diffusers' PLMS img2img is off by a timestep
+      const Tensor x = initial_noise(s, 11);
+      const Level from = state_level(s, start), to = state_level(s, s.steps);
+      TorchGenerator gen(2);
+      const Tensor end = sample(s, model, x, gen, start);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double eps = (x.data()[i] * to_vp(s, from) - from.alpha * x0) / from.sigma;
+        ASSERT_NEAR(end.data()[i], (to.alpha * x0 + to.sigma * eps) / to_vp(s, to), 2e-5) << "from step " << start;
+      }
+    }
+  }
+}
+
+// Noise is drawn from the pipeline's generator exactly as often as diffusers draws it.
+TEST(Samplers, DrawNoiseWhenDiffusersDoes) {
+  const std::map<std::string, int> draws_per_step{{"ddim", 0}, {"pndm", 0},     {"euler", 1}, {"euler_a", 1},
+                                                  {"heun", 0}, {"dpmpp_2m", 0}, {"lcm", 1},   {"unipc", 0}};
+  for (const auto& [sampler, per_step] : draws_per_step) {
+    const Schedule s = schedule_for("sd1-tiny", sampler, 5);
+    for (int start : {0, 2}) {
+      TorchGenerator gen(5), reference(5);
+      sample(s, ideal_model(s), initial_noise(s, 1), gen, start);
+      const int steps = s.steps - start, draws = sampler == "lcm" ? steps - 1 : per_step * steps;
+      for (int i = 0; i < draws; ++i) reference.randn(4 * 16 * 16);
+      EXPECT_EQ(gen.randn(8), reference.randn(8)) << sampler << " from step " << start;
+    }
+  }
+}
+
+// Ancestral and LCM sampling on Gaussian data stay Gaussian: every step is affine in the sample plus
+// independent noise, so the mean and variance of the result follow exactly from the recursions
+// below. The 65536 samples must match them within 5 standard errors.
+struct Moments {
+  double mean, var;
+};
+
+void expect_moments(const Tensor& x, Moments expected) {
+  double sum = 0, sum_sq = 0;
+  const auto n = double(x.numel());
+  for (int64_t i = 0; i < x.numel(); ++i) sum += x.data()[i];
+  const double mean = sum / n;
+  for (int64_t i = 0; i < x.numel(); ++i) sum_sq += (x.data()[i] - mean) * (x.data()[i] - mean);
+  EXPECT_NEAR(mean, expected.mean, 5 * std::sqrt(expected.var / n));
+  EXPECT_NEAR(sum_sq / n, expected.var, 5 * expected.var * std::sqrt(2 / n));
+}
+
+Tensor stochastic_run(const Schedule& s, uint64_t seed) {
+  TorchGenerator gen(seed);
+  Tensor x({1, 4, 128, 128});
+  gen.randn(x.data(), size_t(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] *= s.init_noise_sigma;
+  return sample(s, ideal_model(s), x, gen);
+}
+
+TEST(AncestralSampler, MomentsFollowTheExactRecursion) {
+  for (const char* family : {"sd1-tiny", "sd2-tiny"}) {
+    const Schedule s = schedule_for(family, "euler_a", 8);
+    // k-diffusion space: x = x0 + sigma eps, E[x0 | x] = mu + s^2 / (s^2 + sigma^2) (x - mu); a step
+    // moves x - mu by (1 - g) (sigma_down - sigma) / sigma and adds noise of variance sigma_up^2.
+    Moments m{0.0, double(s.init_noise_sigma) * s.init_noise_sigma};
+    for (int i = 0; i < s.steps; ++i) {
+      const double sigma = s.sigmas[size_t(i)], to = s.sigmas[size_t(i) + 1];
+      const double up = std::sqrt(to * to * (sigma * sigma - to * to) / (sigma * sigma));
+      const double down = std::sqrt(to * to - up * up), g = kStd * kStd / (kStd * kStd + sigma * sigma);
+      const double factor = 1 + (1 - g) * (down - sigma) / sigma;
+      m = {kMu + factor * (m.mean - kMu), factor * factor * m.var + up * up};
+    }
+    SCOPED_TRACE(family);
+    expect_moments(stochastic_run(s, 21), m);
+  }
+}
+
+TEST(LcmSampler, MomentsFollowTheExactRecursion) {
+  const Schedule s = schedule_for("sd1-tiny", "lcm", 4);
+  // Each step: x0_hat = mu + k (x - alpha mu), k = alpha s^2 / (alpha^2 s^2 + sigma^2); the output
+  // c_out x0_hat + c_skip x is re-noised to the next timestep.
+  Moments m{0.0, 1.0};
+  for (int i = 0; i < s.steps; ++i) {
+    const double a = s.alphas_cumprod[size_t(s.timesteps[size_t(i)])];
+    const double alpha = std::sqrt(a), sigma = std::sqrt(1 - a);
+    const double k = alpha * kStd * kStd / (a * kStd * kStd + sigma * sigma);
+    const double scaled = 10 * s.timesteps[size_t(i)];
+    const double c_skip = 0.25 / (scaled * scaled + 0.25), c_out = scaled / std::sqrt(scaled * scaled + 0.25);
+    const Moments out{c_out * (kMu + k * (m.mean - alpha * kMu)) + c_skip * m.mean,
+                      std::pow(c_out * k + c_skip, 2) * m.var};
+    if (i + 1 == s.steps) {
+      m = out;
+      break;
+    }
+    const double next = s.alphas_cumprod[size_t(s.timesteps[size_t(i) + 1])];
+    m = {std::sqrt(next) * out.mean, next * out.var + (1 - next)};
+  }
+  expect_moments(stochastic_run(s, 22), m);
+}
+
+TEST(Samplers, RejectABadStartOrModel) {
+  const Schedule s = schedule_for("sd1-tiny", "euler", 4);
+  TorchGenerator gen(0);
+  const Tensor x = initial_noise(s, 0);
+  EXPECT_THROW(sample(s, ideal_model(s), x, gen, 4), Error);
+  EXPECT_THROW(add_noise(s, x, x, -1), Error);
+  EXPECT_THROW(sample(
+                   s,
+                   [](const Tensor&, double) {
+                     return Tensor({1, 4, 8, 8});
+                   },
+                   x, gen),
+               Error);
+}
+
+TEST(Samplers, AddNoiseUsesTheSchedulersForwardProcess) {
+  const Tensor zeros = Tensor::zeros({1, 4, 2, 2});
+  Tensor ones({1, 4, 2, 2});
+  for (int64_t i = 0; i < ones.numel(); ++i) ones.data()[i] = 1.0f;
+  // Euler: x0 + sigma noise, at the first kept step (the fixture's img2img: 10 steps, strength 0.6).
+  const Schedule euler = schedule_for("sd1-tiny", "euler_a", 10);
+  EXPECT_EQ(add_noise(euler, zeros, ones, 4).data()[0], euler.sigmas[4]);
+  // DDPM: sqrt(1 - alpha_cumprod) noise; pndm counts model calls, so start 2 is its second timestep.
+  const Schedule pndm = schedule_for("sd1-tiny", "pndm", 10);
+  EXPECT_FLOAT_EQ(add_noise(pndm, zeros, ones, 2).data()[0], std::sqrt(1.0f - pndm.alphas_cumprod[801]));
+  // DPM-Solver: sigma_t = sigma / sqrt(sigma^2 + 1) from the schedule's sigma.
+  const Schedule dpm = schedule_for("sd1-tiny", "dpmpp_2m", 10);
+  const float sigma = dpm.sigmas[3];
+  EXPECT_FLOAT_EQ(add_noise(dpm, ones, zeros, 3).data()[0], 1.0f / std::sqrt(sigma * sigma + 1.0f));
+}
 
 }  // namespace
 }  // namespace diffuse

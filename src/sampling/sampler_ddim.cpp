@@ -11,7 +11,8 @@ namespace {
 // alpha_cumprod at a timestep; below 0 the "previous" alpha of the last step (set_alpha_to_one).
 float alpha_cumprod_at(const Schedule& s, double t) {
   if (t < 0) return s.final_alpha_cumprod;
-  if (t >= double(s.alphas_cumprod.size())) throw Error("timestep " + std::to_string(t) + " is past the training schedule");
+  if (t >= double(s.alphas_cumprod.size()))
+    throw Error("timestep " + std::to_string(t) + " is past the training schedule");
   return s.alphas_cumprod[size_t(t)];
 }
 
@@ -71,9 +72,8 @@ Tensor sample_pndm(const Schedule& s, Denoiser& model, Tensor x, int start) {
       eps = elementwise(x.shape(), [=](int64_t j) { return (23.0f * e1[j] - 16.0f * e2[j] + 5.0f * e3[j]) / 12.0f; });
     } else {
       const float w = float(1.0 / 24.0);
-      eps = elementwise(x.shape(), [=](int64_t j) {
-        return w * (55.0f * e1[j] - 59.0f * e2[j] + 37.0f * e3[j] - 9.0f * e4[j]);
-      });
+      eps = elementwise(x.shape(),
+                        [=](int64_t j) { return w * (55.0f * e1[j] - 59.0f * e2[j] + 37.0f * e3[j] - 9.0f * e4[j]); });
     }
     // _get_prev_sample: eq. 9 of the paper, with v turned into eps at the sample being stepped.
     const float alpha = alpha_cumprod_at(s, t), alpha_prev = alpha_cumprod_at(s, t_prev);

@@ -63,55 +63,65 @@ Tensor sample_dpmpp_2m(const Schedule& s, Denoiser& model, Tensor x, int start) 
   return x;
 }
 
+namespace {
+
+VpLevel unipc_level(const Schedule& s, int i) { return vp_from_sigma(s.sigmas[size_t(i)]); }
+
+// UniP-p from step i: x_t = (sigma_t / sigma_s) x - alpha_t h_phi_1 m0 - alpha_t B(h) sum rho_k D_k,
+// D_1 = (m1 - m0) / r1 from the previous step's x0 m1; diffusers fixes rho = 1/2 for p = 2.
+Tensor unipc_predict(const Schedule& s, int i, int order, const Tensor& x, const Tensor& m0, const Tensor& m1) {
+  const VpLevel from = unipc_level(s, i), to = unipc_level(s, i + 1);
+  const float h = to.lambda() - from.lambda(), h_phi_1 = std::expm1(-h), b_h = h_phi_1;
+  const FirstOrder c = first_order(from, to, h_phi_1);
+  const float *v = x.data(), *a = m0.data();
+  if (order == 1) return elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * a[j]; });
+  const float rk = (unipc_level(s, i - 1).lambda() - from.lambda()) / h, pred_coeff = to.alpha * b_h;
+  const float* b = m1.data();
+  return elementwise(x.shape(), [=](int64_t j) {
+    const float pred_res = 0.5f * ((b[j] - a[j]) / rk);
+    return c.sample_coeff * v[j] - c.x0_coeff * a[j] - pred_coeff * pred_res;
+  });
+}
+
+// UniC-p at step i: redo the step from step i - 1 (last_sample, x0 m0, and m1 one step earlier)
+// with the new x0 m_t as well; the weights solve the order conditions (eq. 8), 1/2 for p = 1.
+Tensor unipc_correct(const Schedule& s, int i, int order, const Tensor& last_sample, const Tensor& m_t,
+                     const Tensor& m0, const Tensor& m1) {
+  const VpLevel from = unipc_level(s, i - 1), to = unipc_level(s, i);
+  const float h = to.lambda() - from.lambda(), hh = -h, h_phi_1 = std::expm1(hh), b_h = h_phi_1;
+  const FirstOrder c = first_order(from, to, h_phi_1);
+  float rho_d1 = 0.0f, rho_t = 0.5f, rk = 1.0f;
+  if (order == 2) {
+    rk = (unipc_level(s, i - 2).lambda() - from.lambda()) / h;
+    const float h_phi_k1 = h_phi_1 / hh - 1.0f, h_phi_k2 = h_phi_k1 / hh - 0.5f;
+    std::tie(rho_d1, rho_t) = solve2(1.0f, 1.0f, rk, 1.0f, h_phi_k1 * 1.0f / b_h, h_phi_k2 * 2.0f / b_h);
+  }
+  const float corr_coeff = to.alpha * b_h;
+  const float *v = last_sample.data(), *a = m0.data(), *t = m_t.data(), *b = order == 2 ? m1.data() : nullptr;
+  return elementwise(last_sample.shape(), [=](int64_t j) {
+    const float d1_t = t[j] - a[j];
+    const float corr = b ? rho_d1 * ((b[j] - a[j]) / rk) + rho_t * d1_t : rho_t * d1_t;
+    return (c.sample_coeff * v[j] - c.x0_coeff * a[j]) - corr_coeff * corr;
+  });
+}
+
+}  // namespace
+
 // UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
-// Diffusion Models"), B(h) = e^h - 1 (bh2). After each model call the corrector UniC refines
-// the sample just predicted, using the new x0 prediction; the predictor UniP then steps on.
-// UniP-2 weights its difference term 1/2; UniC-2 solves the 2x2 order conditions of eq. 8.
+// Diffusion Models"), B(h) = e^h - 1 (bh2): after each model call the corrector UniC refines the
+// sample the last predictor made, using the new x0 prediction, then the predictor UniP steps on.
+// Orders warm up from 1; lower_order_final makes the last step first order.
 Tensor sample_unipc(const Schedule& s, Denoiser& model, Tensor x, int start) {
-  auto level = [&s](int i) { return vp_from_sigma(s.sigmas[size_t(i)]); };
   Tensor last_sample, m_prev, m_prev2;  // the sample before the last prediction; x0 at steps i-1, i-2
   int last_order = 0;
   for (int i = start; i < s.steps; ++i) {
     const Tensor out = model(x, s.timesteps[size_t(i)]);
-    const Tensor m = vp_x0(s.prediction, out, x, level(i));
-    if (i > start) {  // UniC at step i, of the order the last UniP used
-      const VpLevel from = level(i - 1), to = level(i);
-      const float h = to.lambda() - from.lambda(), hh = -h, h_phi_1 = std::expm1(hh), b_h = h_phi_1;
-      const FirstOrder c = first_order(from, to, h_phi_1);
-      float rho_d1 = 0.0f, rho_t = 0.5f, rk = 1.0f;
-      if (last_order == 2) {
-        rk = (level(i - 2).lambda() - from.lambda()) / h;
-        const float h_phi_k1 = h_phi_1 / hh - 1.0f, h_phi_k2 = h_phi_k1 / hh - 0.5f;
-        std::tie(rho_d1, rho_t) = solve2(1.0f, 1.0f, rk, 1.0f, h_phi_k1 * 1.0f / b_h, h_phi_k2 * 2.0f / b_h);
-      }
-      const float corr_coeff = to.alpha * b_h;
-      const float *lx = last_sample.data(), *m0 = m_prev.data(), *mt = m.data();
-      const float* m1 = last_order == 2 ? m_prev2.data() : nullptr;
-      x = elementwise(x.shape(), [=](int64_t j) {
-        const float x_t = c.sample_coeff * lx[j] - c.x0_coeff * m0[j];
-        const float d1_t = mt[j] - m0[j];
-        const float corr = m1 ? rho_d1 * ((m1[j] - m0[j]) / rk) + rho_t * d1_t : rho_t * d1_t;
-        return x_t - corr_coeff * corr;
-      });
-    }
+    const Tensor m = vp_x0(s.prediction, out, x, unipc_level(s, i));
+    if (i > start) x = unipc_correct(s, i, last_order, last_sample, m, m_prev, m_prev2);
     m_prev2 = std::exchange(m_prev, m);
-    // Warm up from first order; lower_order_final makes the last step first order.
     last_order = std::min({2, s.steps - i, i - start + 1});
     last_sample = x;
-    const VpLevel from = level(i), to = level(i + 1);
-    const float h = to.lambda() - from.lambda(), h_phi_1 = std::expm1(-h), b_h = h_phi_1;
-    const FirstOrder c = first_order(from, to, h_phi_1);
-    const float *v = x.data(), *m0 = m.data();
-    if (last_order == 2) {
-      const float rk = (level(i - 1).lambda() - from.lambda()) / h, pred_coeff = to.alpha * b_h;
-      const float* m1 = m_prev2.data();
-      x = elementwise(x.shape(), [=](int64_t j) {
-        const float pred_res = 0.5f * ((m1[j] - m0[j]) / rk);
-        return c.sample_coeff * v[j] - c.x0_coeff * m0[j] - pred_coeff * pred_res;
-      });
-    } else {
-      x = elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * m0[j]; });
-    }
+    x = unipc_predict(s, i, last_order, x, m, m_prev2);
   }
   return x;
 }

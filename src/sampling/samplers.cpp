@@ -52,14 +52,22 @@ Tensor sample(const Schedule& s, const ModelFn& model, const Tensor& latents, To
   const int first_call = start * s.order();
   Denoiser denoiser(model, callback, int(s.model_timesteps().size()) - first_call);
   switch (s.kind) {
-    case SamplerKind::Ddim: return sample_ddim(s, denoiser, latents, start);
-    case SamplerKind::Pndm: return sample_pndm(s, denoiser, latents, first_call);
-    case SamplerKind::Lcm: return sample_lcm(s, denoiser, latents, gen, start);
-    case SamplerKind::Euler: return sample_euler(s, denoiser, latents, gen, start);
-    case SamplerKind::EulerAncestral: return sample_euler_ancestral(s, denoiser, latents, gen, start);
-    case SamplerKind::Heun: return sample_heun(s, denoiser, latents, start);
-    case SamplerKind::DpmPP2M: return sample_dpmpp_2m(s, denoiser, latents, start);
-    case SamplerKind::UniPC: return sample_unipc(s, denoiser, latents, start);
+    case SamplerKind::Ddim:
+      return sample_ddim(s, denoiser, latents, start);
+    case SamplerKind::Pndm:
+      return sample_pndm(s, denoiser, latents, first_call);
+    case SamplerKind::Lcm:
+      return sample_lcm(s, denoiser, latents, gen, start);
+    case SamplerKind::Euler:
+      return sample_euler(s, denoiser, latents, gen, start);
+    case SamplerKind::EulerAncestral:
+      return sample_euler_ancestral(s, denoiser, latents, gen, start);
+    case SamplerKind::Heun:
+      return sample_heun(s, denoiser, latents, start);
+    case SamplerKind::DpmPP2M:
+      return sample_dpmpp_2m(s, denoiser, latents, start);
+    case SamplerKind::UniPC:
+      return sample_unipc(s, denoiser, latents, start);
   }
   throw Error("unhandled sampler kind");
 }
@@ -71,7 +79,8 @@ Tensor add_noise(const Schedule& s, const Tensor& x0, const Tensor& noise, int s
   if (start < 0 || start >= s.steps)
     throw Error("img2img must start at a step in [0, " + std::to_string(s.steps) + "), got " + std::to_string(start));
   if (x0.shape() != noise.shape())
-    throw Error("add_noise: latents " + shape_string(x0.shape()) + " and noise " + shape_string(noise.shape()) + " differ");
+    throw Error("add_noise: latents " + shape_string(x0.shape()) + " and noise " + shape_string(noise.shape()) +
+                " differ");
   VpLevel level{};
   switch (s.kind) {
     case SamplerKind::Ddim:
@@ -80,7 +89,9 @@ Tensor add_noise(const Schedule& s, const Tensor& x0, const Tensor& noise, int s
       level = vp_from_alpha_cumprod(s.alphas_cumprod.at(size_t(s.model_timesteps()[size_t(start)])));
       break;
     case SamplerKind::DpmPP2M:
-    case SamplerKind::UniPC: level = vp_from_sigma(s.sigmas[size_t(start)]); break;
+    case SamplerKind::UniPC:
+      level = vp_from_sigma(s.sigmas[size_t(start)]);
+      break;
     case SamplerKind::Euler:
     case SamplerKind::EulerAncestral:
     case SamplerKind::Heun: {

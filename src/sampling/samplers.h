@@ -22,8 +22,8 @@ using StepCallback = std::function<void(int done, int total)>;
 // to the end and returns the final latents. `latents`: the initial noise times
 // schedule.init_noise_sigma, or add_noise's result. Stochastic samplers (euler_a, lcm) and
 // euler (which draws churn noise it does not use) draw from `gen` exactly when diffusers does.
-Tensor sample(const Schedule& schedule, const ModelFn& model, const Tensor& latents, TorchGenerator& gen,
-              int start = 0, const StepCallback& callback = {});
+Tensor sample(const Schedule& schedule, const ModelFn& model, const Tensor& latents, TorchGenerator& gen, int start = 0,
+              const StepCallback& callback = {});
 
 // img2img: the clean latents noised to the first timestep that `start` keeps, with the
 // forward process of the schedule's diffusers class.

@@ -64,13 +64,25 @@ std::vector<double> np_arange(double start, double stop, double step) {
   return out;
 }
 
-// torch.linspace(start, end, n, dtype=float32) on CPU: float arithmetic, the first half
-// counted up from start and the second half down from end (aten's linspace kernel, scalar path).
+// torch.linspace(start, end, n, dtype=float32) as PyTorch's AVX2 CPU kernel computes it
+// (aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp, built with FMA contraction): the first half
+// counts up from start, the second down from end. Pairs of 8-lane blocks take their first value
+// that way and add k * step per lane; the tail after the last pair is computed one by one.
+// Matching it bit for bit makes alphas_cumprod, and so sigma_max, the initial latents' scale,
+// exactly diffusers' (plain a + b * i lands 2 ulps off sigma_max for SD's schedule).
 std::vector<float> torch_linspace_f32(double start, double end, int n) {
   const float s = float(start), e = float(end);
   const float step = n > 1 ? (e - s) / float(n - 1) : 0.0f;
+  auto at = [&](int i) { return i < n / 2 ? std::fma(step, float(i), s) : std::fma(-step, float(n - 1 - i), e); };
+  constexpr int kLanes = 8;
   std::vector<float> out(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[size_t(i)] = i < n / 2 ? s + step * float(i) : e - step * float(n - 1 - i);
+  int i = 0;
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes)
+    for (int block = i; block < i + 2 * kLanes; block += kLanes) {
+      const float base = at(block);
+      for (int k = 0; k < kLanes; ++k) out[size_t(block + k)] = std::fma(float(k), step, base);
+    }
+  for (; i < n; ++i) out[size_t(i)] = at(i);
   return out;
 }
 
@@ -81,7 +93,7 @@ std::vector<float> train_alphas_cumprod(const SchedulerConfig& c) {
   if (c.beta_schedule == "linear") {
     betas = torch_linspace_f32(c.beta_start, c.beta_end, c.num_train_timesteps);
   } else {  // scaled_linear, checked by from_json
-    betas = torch_linspace_f32(std::sqrt(c.beta_start), std::sqrt(c.beta_end), c.num_train_timesteps);
+    betas = torch_linspace_f32(std::pow(c.beta_start, 0.5), std::pow(c.beta_end, 0.5), c.num_train_timesteps);
     for (float& b : betas) b = b * b;
   }
   std::vector<float> alphas_cumprod(betas.size());
@@ -112,8 +124,10 @@ Spacing default_spacing(SamplerKind kind) {
   switch (kind) {
     case SamplerKind::Ddim:
     case SamplerKind::Pndm:
-    case SamplerKind::Lcm: return Spacing::Leading;
-    default: return Spacing::Linspace;
+    case SamplerKind::Lcm:
+      return Spacing::Leading;
+    default:
+      return Spacing::Linspace;
   }
 }
 
@@ -155,12 +169,13 @@ std::vector<double> spaced_timesteps(Spacing spacing, TimestepStyle style, int t
 std::vector<double> lcm_timesteps(int train_steps, int steps) {
   constexpr int kOriginalSteps = 50;
   if (steps > kOriginalSteps)
-    throw Error("lcm supports at most " + std::to_string(kOriginalSteps) + " steps (its original_inference_steps), got " +
-                std::to_string(steps));
+    throw Error("lcm supports at most " + std::to_string(kOriginalSteps) +
+                " steps (its original_inference_steps), got " + std::to_string(steps));
   const int k = train_steps / kOriginalSteps;
   std::vector<double> t;
   for (int i = 0; i < steps; ++i) {
-    const auto index = int(std::floor(double(i) * (double(kOriginalSteps) / steps)));  // linspace(0, 50, endpoint=False)
+    const auto index =
+        int(std::floor(double(i) * (double(kOriginalSteps) / steps)));  // linspace(0, 50, endpoint=False)
     t.push_back(double((kOriginalSteps - index) * k - 1));
   }
   return t;
@@ -236,8 +251,10 @@ void multistep_sigmas(Schedule& s, const std::vector<float>& table, bool karras)
     for (double t : s.timesteps) sigmas.push_back(table[size_t(t)]);
   }
   for (double v : sigmas) s.sigmas.push_back(float(v));
-  if (s.kind == SamplerKind::DpmPP2M) s.sigmas.push_back(0.0f);
-  else s.sigmas.push_back(karras ? s.sigmas.back() : table.front());
+  if (s.kind == SamplerKind::DpmPP2M)
+    s.sigmas.push_back(0.0f);
+  else
+    s.sigmas.push_back(karras ? s.sigmas.back() : table.front());
 }
 
 }  // namespace
@@ -259,7 +276,8 @@ SchedulerConfig SchedulerConfig::from_json(const nlohmann::json& j) {
   }
   std::string prediction = "epsilon";
   read("prediction_type", prediction);
-  if (prediction == "v_prediction") c.prediction = Prediction::V;
+  if (prediction == "v_prediction")
+    c.prediction = Prediction::V;
   else if (prediction != "epsilon")
     throw Error("scheduler prediction_type '" + prediction + "' is not supported; use epsilon or v_prediction");
   if (c.beta_schedule != "linear" && c.beta_schedule != "scaled_linear")
@@ -284,9 +302,11 @@ Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& opti
   const SamplerEntry& entry = find_sampler(options.sampler);
   const int train_steps = config.num_train_timesteps;
   if (options.steps < 1 || options.steps > train_steps)
-    throw Error("steps must be between 1 and " + std::to_string(train_steps) + ", got " + std::to_string(options.steps));
+    throw Error("steps must be between 1 and " + std::to_string(train_steps) + ", got " +
+                std::to_string(options.steps));
   const SamplerKind kind = entry.kind;
-  const bool k_diffusion = kind == SamplerKind::Euler || kind == SamplerKind::EulerAncestral || kind == SamplerKind::Heun;
+  const bool k_diffusion =
+      kind == SamplerKind::Euler || kind == SamplerKind::EulerAncestral || kind == SamplerKind::Heun;
   const bool multistep = kind == SamplerKind::DpmPP2M || kind == SamplerKind::UniPC;
   if (options.karras && kind != SamplerKind::Euler && kind != SamplerKind::Heun && !multistep)
     throw Error(std::string("sampler ") + entry.name +
@@ -304,8 +324,9 @@ Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& opti
   const TimestepStyle style = k_diffusion ? TimestepStyle::Fractional
                               : multistep ? TimestepStyle::Multistep
                                           : TimestepStyle::Integer;
-  s.timesteps = kind == SamplerKind::Lcm ? lcm_timesteps(train_steps, options.steps)
-                                         : spaced_timesteps(spacing, style, train_steps, options.steps, config.steps_offset);
+  s.timesteps = kind == SamplerKind::Lcm
+                    ? lcm_timesteps(train_steps, options.steps)
+                    : spaced_timesteps(spacing, style, train_steps, options.steps, config.steps_offset);
 
   const std::vector<float> table = train_sigmas(s.alphas_cumprod);
   if (k_diffusion) k_diffusion_sigmas(s, table, options.karras, spacing);

@@ -8,11 +8,10 @@
 // (alphas_cumprod, sigmas) is float here, what it computes with numpy in float64
 // (timestep spacing, sigma interpolation, Karras) is double and rounded to float where
 // diffusers casts.
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace diffuse {
 
