@@ -1,6 +1,7 @@
 // Whole generations through the library against diffusers' pipelines (expected/pipeline_*.safetensors).
 #include <map>
 
+#include "core/error.h"
 #include "golden.h"
 #include "pipeline/generate.h"
 #include "pipeline_cases.h"
@@ -65,6 +66,42 @@ std::string case_name(const ::testing::TestParamInfo<PipelineCase>& info) {
 INSTANTIATE_TEST_SUITE_P(Sd1, Pipeline, ::testing::ValuesIn(testing::pipeline_cases("sd1-tiny")), case_name);
 INSTANTIATE_TEST_SUITE_P(Sd2, Pipeline, ::testing::ValuesIn(testing::pipeline_cases("sd2-tiny")), case_name);
 INSTANTIATE_TEST_SUITE_P(Sdxl, Pipeline, ::testing::ValuesIn(testing::pipeline_cases("sdxl-tiny")), case_name);
+
+}  // namespace
+}  // namespace diffuse
+
+namespace diffuse {
+namespace {
+
+// SD-Turbo style: one trailing step without guidance makes exactly one conditional UNet call.
+TEST(PipelineTurbo, SingleStepWithoutGuidanceCallsTheUnetOnce) {
+  GenerateOptions o;
+  o.prompt = "a cinematic shot of a raccoon";
+  o.steps = 1;
+  o.cfg_scale = 1.0;
+  o.width = o.height = 64;
+  o.sampler = "euler_a";
+  o.timestep_spacing = "trailing";
+  const GenerateResult r = generate(model("sd1-tiny"), o);
+  EXPECT_EQ(r.times.unet_calls, 1);
+  EXPECT_EQ(r.image.width, 64);
+}
+
+TEST(PipelineErrors, InvalidOptionsAreNamed) {
+  GenerateOptions o;
+  o.prompt = "x";
+  o.width = 60;
+  o.height = 64;
+  EXPECT_THROW(generate(model("sd1-tiny"), o), Error);
+  o.width = 64;
+  o.sampler = "warp_drive";
+  try {
+    generate(model("sd1-tiny"), o);
+    FAIL() << "an unknown sampler was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("warp_drive"), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace
 }  // namespace diffuse

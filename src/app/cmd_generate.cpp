@@ -18,7 +18,7 @@ namespace {
 
 struct GenerateFlags {
   std::string model, prompt, negative, sampler, scheduler = "default", init_img, output = "output.png";
-  std::string rng = "cpu", precision = "auto", prediction;
+  std::string rng = "cpu", precision = "auto", prediction, timestep_spacing;
   bool negative_given = false, verbose = false;
   int64_t seed = 42;
   int steps = 50, width = 0, height = 0, batch_count = 1, threads = 0;
@@ -66,6 +66,7 @@ int run_generate(const GenerateFlags& f) {
   o.height = f.height > 0 ? f.height : model->defaults().native_size;
   o.sampler = f.sampler.empty() ? model->default_sampler() : f.sampler;
   o.karras = f.scheduler == "karras";
+  if (!f.timestep_spacing.empty()) o.timestep_spacing = f.timestep_spacing;
   o.strength = f.strength;
   o.original_size = pair_flag(f.original_size, "--original-size");
   o.crop = pair_flag(f.crop, "--crop");
@@ -122,6 +123,9 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--sampling-method", f->sampler, "Sampler (default: the model's, pndm for SD1)")
       ->check(CLI::IsMember(sampler_names()));
   cmd->add_option("--scheduler", f->scheduler, "Sigma schedule")->capture_default_str()->check(CLI::IsMember({"default", "karras"}));
+  cmd->add_option("--timestep-spacing", f->timestep_spacing,
+                  "Override the scheduler's timestep spacing (trailing for SD-Turbo/SDXL-Turbo)")
+      ->check(CLI::IsMember({"linspace", "leading", "trailing"}));
   cmd->add_option("-W,--width", f->width, "Image width, a multiple of 8 (default: the model's native size)");
   cmd->add_option("-H,--height", f->height, "Image height, a multiple of 8 (default: the model's native size)");
   cmd->add_option("-i,--init-img", f->init_img, "Initial image (PNG) for img2img");

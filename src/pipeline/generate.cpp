@@ -105,7 +105,9 @@ GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, 
   result.times.text_encode = seconds_since(clock);
 
   SamplerOptions sampler{o.sampler.empty() ? model.default_sampler() : o.sampler, o.karras, o.steps};
-  const Schedule schedule = make_schedule(model.scheduler_config(), sampler);
+  SchedulerConfig scheduler = model.scheduler_config();
+  if (o.timestep_spacing) scheduler.timestep_spacing = o.timestep_spacing;
+  const Schedule schedule = make_schedule(scheduler, sampler);
   TorchGenerator gen(uint64_t(o.seed));
   const Shape latent_shape{1, 4, o.height / 8, o.width / 8};
   const float scale = model.vae_scaling_factor();

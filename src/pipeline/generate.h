@@ -19,6 +19,7 @@ struct GenerateOptions {
   int width = 512, height = 512;
   std::string sampler;  // "" = the model's default
   bool karras = false;
+  std::optional<std::string> timestep_spacing;  // overrides the scheduler config's: linspace, leading, trailing
   std::optional<Image> init_image;  // img2img
   double strength = 0.75;
   // SDXL micro-conditioning; zeros mean "the image size" / no crop.
