@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j "$(nproc)"
+# Sequential: each test already uses every core (OpenMP + oneDNN); parallel tests oversubscribe them.
+ctest --test-dir build --output-on-failure
