@@ -99,7 +99,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
                 ", v " + shape_string(v.shape()));
   const int64_t d = c / heads;
   const float scale = 1.0f / std::sqrt(float(d));
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(tq, (16 << 20) / std::max<int64_t>(tk, 1)));
+  // 1M scores (4 MiB) per block: at 512x512 the 4096x4096 matrix of a head is never whole.
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(tq, (1 << 20) / std::max<int64_t>(tk, 1)));
   std::vector<float> scores(size_t(chunk * tk));
   Tensor out({batch, tq, c});
   for (int64_t b = 0; b < batch; ++b)

@@ -16,28 +16,54 @@ Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, 
                   float eps, Activation act) {
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
   Tensor y(x.shape());
-#pragma omp parallel for collapse(2)
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t g = 0; g < groups; ++g) {
-      const float* xb = x.data() + b * hw * c + g * cg;
-      float* yb = y.data() + b * hw * c + g * cg;
-      double sum = 0.0, sq = 0.0;
+  const size_t channels = static_cast<size_t>(c);
+  std::vector<double> sum(channels), sq(channels);
+  std::vector<float> scale(channels), shift(channels);
+  for (int64_t b = 0; b < n; ++b) {
+    const float* xb = x.data() + b * hw * c;
+    float* yb = y.data() + b * hw * c;
+    // Per-channel sums first: the inner loop runs along contiguous NHWC channels and vectorises;
+    // double accumulators keep the statistics exact enough for parity with the reference.
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(sq.begin(), sq.end(), 0.0);
+#pragma omp parallel
+    {
+      std::vector<double> s(channels, 0.0), q(channels, 0.0);
+#pragma omp for nowait
       for (int64_t p = 0; p < hw; ++p)
-        for (int64_t j = 0; j < cg; ++j) {
-          double v = xb[p * c + j];
-          sum += v;
-          sq += v * v;
+        for (int64_t j = 0; j < c; ++j) {
+          const double v = xb[p * c + j];
+          s[size_t(j)] += v;
+          q[size_t(j)] += v * v;
         }
-      const double count = double(hw * cg), mean = sum / count;
-      const double var = std::max(0.0, sq / count - mean * mean);
-      const float inv = float(1.0 / std::sqrt(var + eps)), m = float(mean);
-      for (int64_t p = 0; p < hw; ++p)
-        for (int64_t j = 0; j < cg; ++j) {
-          float v = (xb[p * c + j] - m) * inv * gamma[size_t(g * cg + j)] + beta[size_t(g * cg + j)];
-          if (act == Activation::SiLU) v = v / (1.0f + std::exp(-v));
-          yb[p * c + j] = v;
-        }
+#pragma omp critical
+      for (int64_t j = 0; j < c; ++j) {
+        sum[size_t(j)] += s[size_t(j)];
+        sq[size_t(j)] += q[size_t(j)];
+      }
     }
+    // Fold each group's mean and 1/std with gamma and beta into one multiply-add per element.
+    for (int64_t g = 0; g < groups; ++g) {
+      double gs = 0.0, gq = 0.0;
+      for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+        gs += sum[size_t(j)];
+        gq += sq[size_t(j)];
+      }
+      const double count = double(hw * cg), mean = gs / count;
+      const double inv = 1.0 / std::sqrt(std::max(0.0, gq / count - mean * mean) + eps);
+      for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+        scale[size_t(j)] = float(inv * gamma[size_t(j)]);
+        shift[size_t(j)] = float(beta[size_t(j)] - mean * inv * gamma[size_t(j)]);
+      }
+    }
+#pragma omp parallel for
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t j = 0; j < c; ++j) {
+        float v = xb[p * c + j] * scale[size_t(j)] + shift[size_t(j)];
+        if (act == Activation::SiLU) v = v / (1.0f + std::exp(-v));
+        yb[p * c + j] = v;
+      }
+  }
   return y;
 }
 
