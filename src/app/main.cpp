@@ -1,4 +1,4 @@
-// diffuse: Stable Diffusion in C++. Subcommands: generate, info, tokenize.
+// diffuse: Stable Diffusion in C++. Subcommands: generate, info, tokenize, bench.
 #include <cstdio>
 #include <vector>
 
@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "diffuse 0.1");
   const std::vector<diffuse::app::Command> commands{diffuse::app::add_generate(app), diffuse::app::add_info(app),
-                                                    diffuse::app::add_tokenize(app)};
+                                                    diffuse::app::add_tokenize(app), diffuse::app::add_bench(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

@@ -84,26 +84,31 @@ uint16_t float_to_bf16(float f) {
   return uint16_t(x >> 16);
 }
 
+// Stored tensors need not be aligned to their element size (safetensors offsets are arbitrary),
+// so elements are read through memcpy, which compiles to plain unaligned loads.
+template <typename T>
+static T load(const void* src, size_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const std::byte*>(src) + i * sizeof(T), sizeof(T));
+  return v;
+}
+
 template <typename T>
 static void widen(const void* src, float* dst, size_t n) {
-  const T* s = static_cast<const T*>(src);
-  for (size_t i = 0; i < n; ++i) dst[i] = float(s[i]);
+  for (size_t i = 0; i < n; ++i) dst[i] = float(load<T>(src, i));
 }
 
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
+  if (n == 0) return;
   switch (src_type) {
     case DType::F32: std::memcpy(dst, src, n * 4); return;
     case DType::F64: return widen<double>(src, dst, n);
-    case DType::F16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(s[i]);
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(load<uint16_t>(src, i));
       return;
-    }
-    case DType::BF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(s[i]);
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(load<uint16_t>(src, i));
       return;
-    }
     case DType::I64: return widen<int64_t>(src, dst, n);
     case DType::I32: return widen<int32_t>(src, dst, n);
     case DType::I16: return widen<int16_t>(src, dst, n);

@@ -103,6 +103,7 @@ TensorArchive load_safetensors(const std::string& path) {
   const std::byte* data = file->data() + 8 + header_len;
   for (Entry& e : entries) {
     e.tensor.data = data + e.begin;
+    e.tensor.file_backed = true;
     archive.tensors.emplace(std::move(e.name), std::move(e.tensor));
   }
   archive.backing.push_back(file);

@@ -17,9 +17,15 @@ struct StoredTensor {
   std::vector<int64_t> shape;
   const std::byte* data;
   size_t nbytes;
+  // The bytes are pages of a read-only file mapping (not an owned buffer), so once converted
+  // they can be handed back to the kernel and re-read from the file if ever needed again.
+  bool file_backed = false;
 
   int64_t numel() const;
   std::vector<float> to_f32() const;
+  // Drops the resident pages of a file-backed tensor (a no-op otherwise): a model converted to
+  // its compute precision then does not also keep the file's pages in memory.
+  void release_pages() const;
 };
 
 // The tensors of one model file (or several shards / component files), by name.

@@ -26,7 +26,9 @@ std::vector<float> Weights::get(const std::string& name, const Shape& expected) 
   if (!ok)
     throw Error(archive_->source + ": " + component_ + " tensor '" + prefix_ + name + "' has shape " +
                 shape_string(t.shape) + ", expected " + shape_string(expected));
-  return t.to_f32();
+  std::vector<float> values = t.to_f32();
+  t.release_pages();
+  return values;
 }
 
 }  // namespace diffuse

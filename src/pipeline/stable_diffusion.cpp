@@ -35,14 +35,18 @@ static bool uses_quick_gelu(const ModelFiles& files, Family family, size_t index
 }
 
 std::unique_ptr<StableDiffusion> StableDiffusion::load(const std::string& path, const LoadOptions& options) {
+  return from_files(open_model(path), options);
+}
+
+std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_files, const LoadOptions& options) {
   std::unique_ptr<StableDiffusion> sd(new StableDiffusion());
-  sd->files_ = open_model(path);
+  sd->files_ = std::move(model_files);
   const ModelFiles& files = sd->files_;
   sd->family_ = detect_family(files);
   const FamilyDefaults& defaults = family_defaults(sd->family_);
   const size_t expected_encoders = sd->family_ == Family::SDXL ? 2 : 1;
   if (files.text_encoders.size() != expected_encoders)
-    throw Error(path + ": a " + std::string(defaults.name) + " model needs " + std::to_string(expected_encoders) +
+    throw Error(files.source + ": a " + std::string(defaults.name) + " model needs " + std::to_string(expected_encoders) +
                 " text encoder(s), found " + std::to_string(files.text_encoders.size()));
 
   const nlohmann::json& scheduler_json = files.scheduler_config ? *files.scheduler_config : defaults.scheduler_config;

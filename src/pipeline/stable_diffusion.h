@@ -29,6 +29,8 @@ struct Conditioning {
 class StableDiffusion {
  public:
   static std::unique_ptr<StableDiffusion> load(const std::string& path, const LoadOptions& options = {});
+  // From weights already opened (open_model) or made in memory (random_model).
+  static std::unique_ptr<StableDiffusion> from_files(ModelFiles files, const LoadOptions& options = {});
 
   Family family() const { return family_; }
   const FamilyDefaults& defaults() const { return family_defaults(family_); }

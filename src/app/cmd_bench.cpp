@@ -1,0 +1,276 @@
+// diffuse bench: where the time of one generation goes, stage by stage, on full-size models
+// (random weights made in memory, or a real checkpoint), with the UNet's achieved TFLOP/s.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/matmul_peak.h"
+#include "core/dnnl_context.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "models/unet_flops.h"
+#include "pipeline/random_model.h"
+#include "pipeline/stable_diffusion.h"
+#include "sampling/torch_generator.h"
+
+namespace diffuse::app {
+namespace {
+
+constexpr uint64_t kWeightSeed = 1;
+constexpr float kCfgScale = 7.5f;
+constexpr double kPeakSeconds = 1.0;  // per data type
+const char* const kPrompt = "a photograph of an astronaut riding a horse";
+
+struct BenchFlags {
+  std::string arch = "sd15", model, precision = "auto";
+  int width = 0, height = 0, steps = 2, threads = 0;
+  bool json = false, measure_peak = false;
+};
+
+struct BenchResult {
+  std::string model, family;
+  int width = 0, height = 0, threads = 0, steps = 0;
+  double parameters = 0, weight_bytes = 0;
+  double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
+  double peak_rss_mb = 0;
+  UNetMacs macs;  // one image
+  std::optional<MatmulPeak> peak_f32, peak_bf16;
+
+  // The pass runs the batch of 2 (negative, prompt); 2 FLOP per MAC.
+  double unet_tflops() const { return 4.0 * macs.total() / unet_s / 1e12; }
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;
+}
+
+void note(const BenchFlags& f, const std::string& stage) {
+  if (!f.json) std::fprintf(stderr, "bench: %s\n", stage.c_str());
+}
+
+// Random weights that overflowed would make every later timing meaningless (and a real model
+// that does is broken): refuse to report them.
+void require_finite(const Tensor& t, const std::string& what) {
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t.data()[i])) throw Error(what + " has a non-finite value at element " + std::to_string(i));
+}
+
+struct Conditions {
+  Conditioning text;
+  std::optional<AddedConditions> added;  // SDXL
+};
+
+// The batch a guided generation runs: [negative, prompt], as diffusers orders it.
+Conditions encode(const StableDiffusion& model, int width, int height) {
+  Conditions c{model.encode_text({"", kPrompt}), std::nullopt};
+  if (model.family() == Family::SDXL) {
+    const float h = float(height), w = float(width);
+    c.added = AddedConditions{c.text.pooled, Tensor::from({2, 6}, {h, w, 0, 0, h, w, h, w, 0, 0, h, w})};
+  }
+  return c;
+}
+
+// One classifier-free-guidance step: the latents twice, the UNet at batch 2, the guidance
+// u + cfg (c - u), and an Euler-style update standing in for the sampler's (one pass over
+// the latents). Returns the time of the UNet pass alone.
+double cfg_step(const StableDiffusion& model, const Conditions& c, Tensor& latents, float t) {
+  const auto start = Clock::now();
+  const Tensor out = model.unet().forward(ops::concat_batch(latents, latents), {t, t}, c.text.context,
+                                          c.added ? &*c.added : nullptr);
+  const double unet_s = seconds_since(start);
+  require_finite(out, "the UNet output");
+  const int64_t n = latents.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const float u = out.data()[i], cond = out.data()[n + i];
+    latents.data()[i] -= 0.05f * (u + kCfgScale * (cond - u));
+  }
+  return unet_s;
+}
+
+std::unique_ptr<StableDiffusion> build_model(const BenchFlags& f) {
+  return StableDiffusion::from_files(f.model.empty() ? random_model(f.arch, kWeightSeed) : open_model(f.model));
+}
+
+void count_weights(const ModelFiles& files, BenchResult& r) {
+  auto add = [&r](const TensorArchive& archive) {
+    for (const auto& [name, t] : archive.tensors) {
+      r.parameters += double(t.numel());
+      r.weight_bytes += double(t.nbytes);
+    }
+  };
+  add(files.unet);
+  add(files.vae);
+  for (const TensorArchive& encoder : files.text_encoders) add(encoder);
+}
+
+void time_text(const BenchFlags& f, const StableDiffusion& model, BenchResult& r, Conditions& conditions) {
+  note(f, "text encode (batch 2), twice");
+  auto start = Clock::now();
+  encode(model, r.width, r.height);
+  r.text_first_s = seconds_since(start);  // creates the oneDNN primitives
+  start = Clock::now();
+  conditions = encode(model, r.width, r.height);
+  r.text_s = seconds_since(start);
+}
+
+void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditions& conditions, BenchResult& r) {
+  TorchGenerator gen(kWeightSeed);
+  Tensor latents({1, 4, r.height / 8, r.width / 8});
+  gen.randn(latents.data(), size_t(latents.numel()));
+
+  note(f, "warm-up CFG step (creates the oneDNN primitives)");
+  auto start = Clock::now();
+  cfg_step(model, conditions, latents, 999.0f);
+  r.warmup_step_s = seconds_since(start);
+  for (int i = 0; i < r.steps; ++i) {
+    note(f, "CFG step " + std::to_string(i + 1) + "/" + std::to_string(r.steps));
+    start = Clock::now();
+    r.unet_s += cfg_step(model, conditions, latents, 999.0f - 50.0f * float(i + 1));
+    r.step_s += seconds_since(start);
+  }
+  r.unet_s /= r.steps;
+  r.step_s /= r.steps;
+  r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
+}
+
+void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
+  note(f, "VAE decode (one latent)");
+  TorchGenerator gen(kWeightSeed + 1);
+  Tensor z({1, 4, r.height / 8, r.width / 8});
+  gen.randn(z.data(), size_t(z.numel()));
+  const auto start = Clock::now();
+  const Tensor image = model.vae().decode(z);
+  r.vae_s = seconds_since(start);
+  require_finite(image, "the VAE output");
+}
+
+BenchResult run(const BenchFlags& f) {
+  BenchResult r;
+  r.threads = num_threads();
+  r.steps = f.steps;
+  if (f.measure_peak) {
+    note(f, "matmul peak (fp32, bf16)");
+    r.peak_f32 = measure_matmul_peak("f32", kPeakSeconds);
+    r.peak_bf16 = measure_matmul_peak("bf16", kPeakSeconds);
+  }
+
+  note(f, f.model.empty() ? "building random " + f.arch + " weights" : "loading " + f.model);
+  const auto start = Clock::now();
+  const auto model = build_model(f);
+  r.load_s = seconds_since(start);
+  r.model = model->files().source;
+  r.family = std::string(model->defaults().name);
+  r.width = f.width > 0 ? f.width : model->defaults().native_size;
+  r.height = f.height > 0 ? f.height : model->defaults().native_size;
+  count_weights(model->files(), r);
+
+  Conditions conditions;
+  time_text(f, *model, r, conditions);
+  time_unet(f, *model, conditions, r);
+  time_vae(f, *model, r);
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+// "0.093 TFLOP/s (brg:avx2)", "45% of fp32 peak"-style pieces.
+std::string peak_text(const std::optional<MatmulPeak>& peak) {
+  if (!peak->tflops) return "no native kernel (oneDNN offers " + peak->kernel + ")";
+  char s[96];
+  std::snprintf(s, sizeof s, "%.3f TFLOP/s (%s)", *peak->tflops, peak->kernel.c_str());
+  return s;
+}
+
+void print_human(const BenchResult& r, bool random_weights) {
+  std::printf("model         %s: %s, %dx%d, fp32, %d threads\n", r.model.c_str(), r.family.c_str(), r.width, r.height,
+              r.threads);
+  std::printf("%-13s %8.2f s  (%.0f M parameters, %.2f GB as stored%s)\n", random_weights ? "build" : "load", r.load_s,
+              r.parameters / 1e6, r.weight_bytes / 1e9, random_weights ? ", kept in memory" : "");
+  std::printf("text encode   %8.3f s  (batch 2; first call %.3f s)\n", r.text_s, r.text_first_s);
+  std::printf("UNet pass     %8.2f s  (batch 2; %.0f GMAC per image; %.3f TFLOP/s", r.unet_s, r.macs.total() / 1e9,
+              r.unet_tflops());
+  if (r.peak_f32 && r.peak_f32->tflops) std::printf(", %.0f%% of fp32 peak", 100.0 * r.unet_tflops() / *r.peak_f32->tflops);
+  std::printf(")\n");
+  std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s)\n", r.step_s, r.steps, r.warmup_step_s);
+  std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
+  std::printf("peak RSS      %8.2f GB\n", r.peak_rss_mb / 1024.0);
+  std::printf("UNet MACs     conv %.0f G, linear %.0f G, attention %.0f G per image\n", r.macs.conv / 1e9,
+              r.macs.linear / 1e9, r.macs.attention / 1e9);
+  if (r.peak_f32) std::printf("matmul peak   fp32 %s; bf16 %s\n", peak_text(r.peak_f32).c_str(), peak_text(r.peak_bf16).c_str());
+}
+
+nlohmann::json peak_json(const std::optional<MatmulPeak>& peak) {
+  if (!peak) return nullptr;
+  return {{"tflops", peak->tflops ? nlohmann::json(*peak->tflops) : nlohmann::json(nullptr)}, {"kernel", peak->kernel}};
+}
+
+void print_json(const BenchResult& r) {
+  const nlohmann::json j = {
+      {"model", r.model},
+      {"family", r.family},
+      {"width", r.width},
+      {"height", r.height},
+      {"precision", "fp32"},
+      {"threads", r.threads},
+      {"steps", r.steps},
+      {"parameters", r.parameters},
+      {"load_s", r.load_s},
+      {"text_encode_s", r.text_s},
+      {"text_encode_first_s", r.text_first_s},
+      {"unet_pass_s", r.unet_s},
+      {"cfg_step_s", r.step_s},
+      {"warmup_step_s", r.warmup_step_s},
+      {"vae_decode_s", r.vae_s},
+      {"peak_rss_mb", r.peak_rss_mb},
+      {"unet_gmac_per_image", r.macs.total() / 1e9},
+      {"unet_tflops", r.unet_tflops()},
+      {"peak_fp32", peak_json(r.peak_f32)},
+      {"peak_bf16", peak_json(r.peak_bf16)},
+  };
+  std::printf("%s\n", j.dump().c_str());
+}
+
+int run_bench(const BenchFlags& f) {
+  set_num_threads(f.threads);
+  if (f.precision == "bf16") throw Error("--precision bf16 is not implemented yet; use fp32 or auto");
+  if (f.width < 0 || f.height < 0 || f.width % 8 || f.height % 8)
+    throw Error("-W/-H must be positive multiples of 8, got " + std::to_string(f.width) + "x" + std::to_string(f.height));
+  const BenchResult r = run(f);
+  f.json ? print_json(r) : print_human(r, f.model.empty());
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Time text encoding, the UNet, a CFG step and the VAE on full-size models");
+  auto f = std::make_shared<BenchFlags>();
+  auto* arch = cmd->add_option("--arch", f->arch, "Random-weight model made in memory")
+                   ->capture_default_str()
+                   ->check(CLI::IsMember(random_model_archs()));
+  cmd->add_option("-m,--model", f->model, "A real checkpoint instead (.safetensors, .ckpt, diffusers folder)")
+      ->excludes(arch);
+  cmd->add_option("-W,--width", f->width, "Image width (default: the model's native size)");
+  cmd->add_option("-H,--height", f->height, "Image height (default: the model's native size)");
+  cmd->add_option("--steps", f->steps, "Timed CFG steps, after one warm-up step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  cmd->add_option("--precision", f->precision, "Compute precision")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");
+  cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
+  return {cmd, [f] { return run_bench(*f); }};
+}
+
+}  // namespace diffuse::app
