@@ -14,14 +14,14 @@ void ProgressBar::update(int done, int total) {
   const double per_step = done > 0 ? elapsed / done : 0.0;
   const double eta = per_step * (total - done);
   if (!terminal_) {
-    std::fprintf(stderr, "%s step %d/%d, %.2f s/step, ETA %.0f s\n", label_.c_str(), done, total, per_step, eta);
+    std::fprintf(stderr, "%s %d/%d, %.2f s/it, ETA %.0f s\n", label_.c_str(), done, total, per_step, eta);
     return;
   }
   constexpr int kWidth = 30;
   const int filled = total > 0 ? done * kWidth / total : kWidth;
   std::string bar(size_t(filled), '=');
   if (filled < kWidth) bar += '>' + std::string(size_t(kWidth - filled - 1), ' ');
-  std::fprintf(stderr, "\r%s [%s] %d/%d  %.2f s/step  ETA %.0f s ", label_.c_str(), bar.c_str(), done, total, per_step, eta);
+  std::fprintf(stderr, "\r%s [%s] %d/%d  %.2f s/it  ETA %.0f s ", label_.c_str(), bar.c_str(), done, total, per_step, eta);
   if (done == total) std::fprintf(stderr, "\n");
   std::fflush(stderr);
 }

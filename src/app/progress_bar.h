@@ -4,8 +4,9 @@
 
 namespace diffuse::app {
 
-// Sampling progress on stderr: a redrawn bar with s/step and ETA on a terminal, one plain line
-// per step otherwise (logs, CI, pipes).
+// Sampling progress on stderr, counted in UNet evaluations like diffusers' progress bar (PNDM makes
+// steps + 1, Heun 2 x steps - 1): a redrawn bar with s/it and ETA on a terminal, one plain line per
+// evaluation otherwise (logs, CI, pipes).
 class ProgressBar {
  public:
   explicit ProgressBar(std::string label);

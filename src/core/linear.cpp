@@ -76,7 +76,7 @@ struct StridedMatmul {
 
 // Row r of the block is query first_row + r; with `causal` only keys 0..first_row+r count.
 void scaled_softmax_rows(float* s, int64_t rows, int64_t cols, float scale, bool causal, int64_t first_row) {
-#pragma omp parallel for
+#pragma omp parallel for if (rows * cols >= (1 << 15))
   for (int64_t r = 0; r < rows; ++r) {
     float* row = s + r * cols;
     if (causal)

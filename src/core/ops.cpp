@@ -7,6 +7,10 @@
 
 namespace diffuse::ops {
 
+// Below this many elements a loop costs less than waking the other threads (a parallel region
+// is a barrier, and a busy or oversubscribed machine makes barriers slow).
+constexpr int64_t kParallelMin = 1 << 15;
+
 static void require_same(const Tensor& a, const Tensor& b, const char* op) {
   if (a.shape() != b.shape())
     throw Error(std::string(op) + ": shapes differ: " + shape_string(a.shape()) + " vs " + shape_string(b.shape()));
@@ -26,7 +30,7 @@ Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, 
     // double accumulators keep the statistics exact enough for parity with the reference.
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(sq.begin(), sq.end(), 0.0);
-#pragma omp parallel
+#pragma omp parallel if (x.numel() >= kParallelMin)
     {
       std::vector<double> s(channels, 0.0), q(channels, 0.0);
 #pragma omp for nowait
@@ -56,7 +60,7 @@ Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, 
         shift[size_t(j)] = float(beta[size_t(j)] - mean * inv * gamma[size_t(j)]);
       }
     }
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() >= kParallelMin)
     for (int64_t p = 0; p < hw; ++p)
       for (int64_t j = 0; j < c; ++j) {
         float v = xb[p * c + j] * scale[size_t(j)] + shift[size_t(j)];
@@ -70,7 +74,7 @@ Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, 
 Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps) {
   const int64_t c = x.dim(-1), rows = x.numel() / c;
   Tensor y(x.shape());
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x.data() + r * c;
     float* yr = y.data() + r * c;
@@ -88,7 +92,7 @@ template <typename F>
 static void map_(Tensor& x, F f) {
   float* p = x.data();
   const int64_t n = x.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) p[i] = f(p[i]);
 }
 
@@ -104,7 +108,7 @@ Tensor geglu(const Tensor& x) {
   Shape shape = x.shape();
   shape.back() = f;
   Tensor y(shape);
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < f; ++j) y.data()[r * f + j] = x.data()[r * f2 + j] * gelu(x.data()[r * f2 + f + j]);
   return y;
@@ -115,7 +119,7 @@ void add_(Tensor& x, const Tensor& y) {
   float* p = x.data();
   const float* q = y.data();
   const int64_t n = x.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) p[i] += q[i];
 }
 
@@ -123,7 +127,7 @@ void add_channels_(Tensor& x, const Tensor& per_nc) {
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c);
   if (per_nc.numel() != n * c)
     throw Error("add_channels: " + shape_string(per_nc.shape()) + " does not match " + shape_string(x.shape()));
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t p = 0; p < hw; ++p)
       for (int64_t j = 0; j < c; ++j) x.data()[(b * hw + p) * c + j] += per_nc.data()[b * c + j];
@@ -132,7 +136,7 @@ void add_channels_(Tensor& x, const Tensor& per_nc) {
 Tensor nchw_to_nhwc(const Tensor& x) {
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   Tensor y({n, h, w, c});
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < h * w; ++i)
       for (int64_t j = 0; j < c; ++j) y.data()[(b * h * w + i) * c + j] = x.data()[(b * c + j) * h * w + i];
@@ -142,7 +146,7 @@ Tensor nchw_to_nhwc(const Tensor& x) {
 Tensor nhwc_to_nchw(const Tensor& x) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   Tensor y({n, c, h, w});
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t j = 0; j < c; ++j)
       for (int64_t i = 0; i < h * w; ++i) y.data()[(b * c + j) * h * w + i] = x.data()[(b * h * w + i) * c + j];
@@ -152,7 +156,7 @@ Tensor nhwc_to_nchw(const Tensor& x) {
 Tensor upsample_nearest2x(const Tensor& x) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   Tensor y({n, 2 * h, 2 * w, c});
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < 2 * h; ++i)
       for (int64_t j = 0; j < 2 * w; ++j)
@@ -167,7 +171,7 @@ Tensor concat_last(const Tensor& a, const Tensor& b) {
   Shape shape = a.shape();
   shape.back() = ca + cb;
   Tensor y(shape);
-#pragma omp parallel for
+#pragma omp parallel for if (y.numel() >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(y.data() + r * (ca + cb), a.data() + r * ca, size_t(ca) * sizeof(float));
     std::memcpy(y.data() + r * (ca + cb) + ca, b.data() + r * cb, size_t(cb) * sizeof(float));
