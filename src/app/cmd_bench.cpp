@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -37,7 +38,8 @@ struct BenchResult {
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
   double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
-  double peak_rss_mb = 0;
+  double peak_rss_mib = 0;
+  double load_average = 0;  // the machine's, over the minute before the bench began
   UNetMacs macs;  // one image
   std::optional<MatmulPeak> peak_f32, peak_bf16;
 
@@ -48,14 +50,16 @@ struct BenchResult {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-double peak_rss_mb() {
+double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return double(usage.ru_maxrss) / 1024.0;
 }
 
+// Progress on stderr, stamped with the time since the bench began: stages take minutes on small machines.
 void note(const BenchFlags& f, const std::string& stage) {
-  if (!f.json) std::fprintf(stderr, "bench: %s\n", stage.c_str());
+  static const Clock::time_point start = Clock::now();
+  if (!f.json) std::fprintf(stderr, "bench: [%7.1f s] %s\n", seconds_since(start), stage.c_str());
 }
 
 // Random weights that overflowed would make every later timing meaningless (and a real model
@@ -113,14 +117,15 @@ void count_weights(const ModelFiles& files, BenchResult& r) {
   for (const TensorArchive& encoder : files.text_encoders) add(encoder);
 }
 
-void time_text(const BenchFlags& f, const StableDiffusion& model, BenchResult& r, Conditions& conditions) {
+Conditions time_text(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "text encode (batch 2), twice");
   auto start = Clock::now();
   encode(model, r.width, r.height);
   r.text_first_s = seconds_since(start);  // creates the oneDNN primitives
   start = Clock::now();
-  conditions = encode(model, r.width, r.height);
+  Conditions conditions = encode(model, r.width, r.height);
   r.text_s = seconds_since(start);
+  return conditions;
 }
 
 void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditions& conditions, BenchResult& r) {
@@ -156,6 +161,7 @@ void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r)
 
 BenchResult run(const BenchFlags& f) {
   BenchResult r;
+  getloadavg(&r.load_average, 1);
   r.threads = num_threads();
   r.steps = f.steps;
   if (f.measure_peak) {
@@ -174,25 +180,29 @@ BenchResult run(const BenchFlags& f) {
   r.height = f.height > 0 ? f.height : model->defaults().native_size;
   count_weights(model->files(), r);
 
-  Conditions conditions;
-  time_text(f, *model, r, conditions);
+  const Conditions conditions = time_text(f, *model, r);
   time_unet(f, *model, conditions, r);
   time_vae(f, *model, r);
-  r.peak_rss_mb = peak_rss_mb();
+  r.peak_rss_mib = peak_rss_mib();
   return r;
 }
 
-// "0.093 TFLOP/s (brg:avx2)", "45% of fp32 peak"-style pieces.
+// "0.093 TFLOP/s (gemm:jit)", or why there is no number.
 std::string peak_text(const std::optional<MatmulPeak>& peak) {
-  if (!peak->tflops) return "no native kernel (oneDNN offers " + peak->kernel + ")";
+  if (peak->kernel.empty()) return "not supported by oneDNN on this CPU";
+  if (!peak->tflops) return "only oneDNN's reference kernel (" + peak->kernel + "), not timed";
   char s[96];
   std::snprintf(s, sizeof s, "%.3f TFLOP/s (%s)", *peak->tflops, peak->kernel.c_str());
   return s;
 }
 
 void print_human(const BenchResult& r, bool random_weights) {
-  std::printf("model         %s: %s, %dx%d, fp32, %d threads\n", r.model.c_str(), r.family.c_str(), r.width, r.height,
-              r.threads);
+  std::printf("model         %s: %s, %dx%d, fp32, %d thread%s\n", r.model.c_str(), r.family.c_str(), r.width, r.height,
+              r.threads, r.threads == 1 ? "" : "s");
+  // OpenMP threads spin at barriers: on a busy machine a descheduled thread stalls the others.
+  if (r.load_average >= 0.5)
+    std::printf("warning       load average %.2f before the bench: other processes share the cores, times are inflated\n",
+                r.load_average);
   std::printf("%-13s %8.2f s  (%.0f M parameters, %.2f GB as stored%s)\n", random_weights ? "build" : "load", r.load_s,
               r.parameters / 1e6, r.weight_bytes / 1e9, random_weights ? ", kept in memory" : "");
   std::printf("text encode   %8.3f s  (batch 2; first call %.3f s)\n", r.text_s, r.text_first_s);
@@ -202,7 +212,7 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf(")\n");
   std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s)\n", r.step_s, r.steps, r.warmup_step_s);
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
-  std::printf("peak RSS      %8.2f GB\n", r.peak_rss_mb / 1024.0);
+  std::printf("peak RSS      %8.2f GiB\n", r.peak_rss_mib / 1024.0);
   std::printf("UNet MACs     conv %.0f G, linear %.0f G, attention %.0f G per image\n", r.macs.conv / 1e9,
               r.macs.linear / 1e9, r.macs.attention / 1e9);
   if (r.peak_f32) std::printf("matmul peak   fp32 %s; bf16 %s\n", peak_text(r.peak_f32).c_str(), peak_text(r.peak_bf16).c_str());
@@ -210,7 +220,8 @@ void print_human(const BenchResult& r, bool random_weights) {
 
 nlohmann::json peak_json(const std::optional<MatmulPeak>& peak) {
   if (!peak) return nullptr;
-  return {{"tflops", peak->tflops ? nlohmann::json(*peak->tflops) : nlohmann::json(nullptr)}, {"kernel", peak->kernel}};
+  return {{"tflops", peak->tflops ? nlohmann::json(*peak->tflops) : nlohmann::json(nullptr)},
+          {"kernel", peak->kernel.empty() ? nlohmann::json(nullptr) : nlohmann::json(peak->kernel)}};
 }
 
 void print_json(const BenchResult& r) {
@@ -230,7 +241,8 @@ void print_json(const BenchResult& r) {
       {"cfg_step_s", r.step_s},
       {"warmup_step_s", r.warmup_step_s},
       {"vae_decode_s", r.vae_s},
-      {"peak_rss_mb", r.peak_rss_mb},
+      {"peak_rss_mib", r.peak_rss_mib},
+      {"load_average", r.load_average},
       {"unet_gmac_per_image", r.macs.total() / 1e9},
       {"unet_tflops", r.unet_tflops()},
       {"peak_fp32", peak_json(r.peak_f32)},

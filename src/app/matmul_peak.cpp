@@ -26,7 +26,7 @@ MatmulPeak measure_matmul_peak(const std::string& type, double seconds) {
   try {
     pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
   } catch (const dnnl::error&) {
-    return {std::nullopt, "none"};
+    return {std::nullopt, ""};
   }
   MatmulPeak peak{std::nullopt, pd.impl_info_str()};
   if (peak.kernel.starts_with("ref")) return peak;

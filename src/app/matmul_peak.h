@@ -6,7 +6,7 @@ namespace diffuse::app {
 
 struct MatmulPeak {
   std::optional<double> tflops;  // none: no native oneDNN kernel for the type on this CPU
-  std::string kernel;            // oneDNN's implementation name, e.g. "brg:avx2" or "gemm:jit"
+  std::string kernel;            // oneDNN's implementation, e.g. "gemm:jit"; empty: the type is not supported
 };
 
 // The sustained TFLOP/s of oneDNN's matmul on a large square problem (the ceiling any layer of

@@ -39,16 +39,17 @@ ClipTextConfig clip(int hidden, int layers, int intermediate, int projection_dim
 // The hyper-parameters of the released checkpoints (their diffusers config.json files).
 Architecture architecture(const std::string& arch) {
   // CLIP ViT-L/14 text encoder; conv projections and 8 heads everywhere in the UNet.
-  if (arch == "sd15") return {unet({320, 640, 1280, 1280}, {1, 1, 1, 0}, 1, 768, 8), {clip(768, 12, 3072, 0)}};
+  if (arch == "sd15") return {unet({320, 640, 1280, 1280}, {1, 1, 1, 0}, 1, 768, 8), {clip(768, 12, 3072, 0)}, {}};
   // OpenCLIP ViT-H/14 with its 24 layers and projection, as the single file stores them (SD2
   // conditions on the penultimate layer); head size 64 and linear projections in the UNet.
-  if (arch == "sd21") return {unet({320, 640, 1280, 1280}, {1, 1, 1, 0}, 1, 1024, 0), {clip(1024, 24, 4096, 1024)}};
+  if (arch == "sd21")
+    return {unet({320, 640, 1280, 1280}, {1, 1, 1, 0}, 1, 1024, 0), {clip(1024, 24, 4096, 1024)}, {}};
   if (arch == "sdxl") {
     // Pooled OpenCLIP-bigG embedding (1280) + 6 time ids of 256 each = adm_in 2816.
     UNetConfig u = unet({320, 640, 1280}, {0, 2, 10}, 10, 2048, 0);
     u.adm_in_channels = 2816;
     u.addition_time_embed_dim = 256;
-    return {u, {clip(768, 12, 3072, 0), clip(1280, 32, 5120, 1280)}};
+    return {u, {clip(768, 12, 3072, 0), clip(1280, 32, 5120, 1280)}, {}};
   }
   throw Error("no random-weight architecture '" + arch + "' (known: sd15, sd21, sdxl)");
 }
@@ -124,8 +125,8 @@ TensorArchive layout_archive(const std::vector<TensorSpec>& specs) {
   return archive;
 }
 
-// file_bytes: what the same tensors weigh as an fp16 file.
-void take_stock(ModelFiles& m, TensorArchive& archive) {
+// Names the archive after the model and counts its tensors; file_bytes: what they weigh as an fp16 file.
+void adopt(ModelFiles& m, TensorArchive& archive) {
   archive.source = m.source;
   m.tensor_count += archive.tensors.size();
   for (const auto& [name, tensor] : archive.tensors) m.file_bytes += tensor.nbytes;
@@ -141,9 +142,9 @@ ModelFiles make_model(const std::string& arch, std::string source, const Archive
   m.vae = make(vae_layout(a.vae), "vae");
   for (size_t i = 0; i < a.text_encoders.size(); ++i)
     m.text_encoders.push_back(make(clip_text_layout(a.text_encoders[i]), "text_encoder_" + std::to_string(i + 1)));
-  take_stock(m, m.unet);
-  take_stock(m, m.vae);
-  for (TensorArchive& encoder : m.text_encoders) take_stock(m, encoder);
+  adopt(m, m.unet);
+  adopt(m, m.vae);
+  for (TensorArchive& encoder : m.text_encoders) adopt(m, encoder);
   m.dtypes = {"F16"};
   return m;
 }
