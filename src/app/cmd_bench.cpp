@@ -203,8 +203,8 @@ void print_human(const BenchResult& r, bool random_weights) {
   if (r.load_average >= 0.5)
     std::printf("warning       load average %.2f before the bench: other processes share the cores, times are inflated\n",
                 r.load_average);
-  std::printf("%-13s %8.2f s  (%.0f M parameters, %.2f GB as stored%s)\n", random_weights ? "build" : "load", r.load_s,
-              r.parameters / 1e6, r.weight_bytes / 1e9, random_weights ? ", kept in memory" : "");
+  std::printf("%-13s %8.2f s  (%.0f M parameters, %.2f GB as stored)\n", random_weights ? "build" : "load", r.load_s,
+              r.parameters / 1e6, r.weight_bytes / 1e9);
   std::printf("text encode   %8.3f s  (batch 2; first call %.3f s)\n", r.text_s, r.text_first_s);
   std::printf("UNet pass     %8.2f s  (batch 2; %.0f GMAC per image; %.3f TFLOP/s", r.unet_s, r.macs.total() / 1e9,
               r.unet_tflops());

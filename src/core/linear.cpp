@@ -12,19 +12,25 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 using dims = dnnl::memory::dims;
 
-LinearKernel::LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features)
-    : weight_(std::move(weight)), bias_(std::move(bias)), out_(out_features), in_(in_features) {}
+LinearKernel::LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features,
+                           Activation activation)
+    : weight_(std::move(weight)), bias_(std::move(bias)), out_(out_features), in_(in_features), activation_(activation) {}
 
 const dnnl::matmul& LinearKernel::plan_for(int64_t rows) const {
   if (auto it = plans_.find(rows); it != plans_.end()) return *it->second;
   dnnl::memory::desc src_md({rows, in_}, dt::f32, tag::ab);
   dnnl::memory::desc wei_md({in_, out_}, dt::f32, tag::ba);
   dnnl::memory::desc dst_md({rows, out_}, dt::f32, tag::ab);
-  dnnl::matmul::primitive_desc pd =
-      bias_.empty() ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_md, dst_md), dnnl_engine())
-                    : dnnl::matmul::primitive_desc(
-                          dnnl::matmul::desc(src_md, wei_md, dnnl::memory::desc({1, out_}, dt::f32, tag::ab), dst_md),
-                          dnnl_engine());
+  dnnl::primitive_attr attr;
+  if (activation_ == Activation::GeluErf) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  const dnnl::matmul::desc desc = bias_.empty()
+                                      ? dnnl::matmul::desc(src_md, wei_md, dst_md)
+                                      : dnnl::matmul::desc(src_md, wei_md, dnnl::memory::desc({1, out_}, dt::f32, tag::ab), dst_md);
+  dnnl::matmul::primitive_desc pd(desc, attr, dnnl_engine());
   return *plans_.emplace(rows, std::make_shared<dnnl::matmul>(pd)).first->second;
 }
 
@@ -49,10 +55,11 @@ Tensor LinearKernel::forward(const Tensor& x) const {
 
 namespace {
 
-// A strided 2-D matmul C[m,n] = A[m,k] B[k,n] with leading dimensions, cached per shape.
+// A strided 2-D matmul C[m,n] = scale * A[m,k] B[k,n] with leading dimensions, cached per shape.
 struct StridedMatmul {
   int64_t m, n, k, lda, ldb, ldc;
   bool b_transposed;  // B stored as [n,k] (row stride ldb)
+  float scale = 1.0f;
 
   dnnl::memory::desc a_md() const { return dnnl::memory::desc({m, k}, dt::f32, dims{lda, 1}); }
   dnnl::memory::desc b_md() const {
@@ -61,11 +68,14 @@ struct StridedMatmul {
   dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, n}, dt::f32, dims{ldc, 1}); }
 
   void run(const float* a, const float* b, float* c) const {
-    thread_local std::map<std::array<int64_t, 7>, dnnl::matmul> cache;
-    std::array<int64_t, 7> key{m, n, k, lda, ldb, ldc, int64_t(b_transposed)};
+    thread_local std::map<std::pair<std::array<int64_t, 7>, float>, dnnl::matmul> cache;
+    const auto key = std::make_pair(std::array<int64_t, 7>{m, n, k, lda, ldb, ldc, int64_t(b_transposed)}, scale);
     auto it = cache.find(key);
-    if (it == cache.end())
-      it = cache.emplace(key, dnnl::matmul({{a_md(), b_md(), c_md()}, dnnl_engine()})).first;
+    if (it == cache.end()) {
+      dnnl::primitive_attr attr;
+      if (scale != 1.0f) attr.set_output_scales(0, {scale});
+      it = cache.emplace(key, dnnl::matmul({{a_md(), b_md(), c_md()}, attr, dnnl_engine()})).first;
+    }
     auto& eng = dnnl_engine();
     it->second.execute(dnnl_stream(), {{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<float*>(a))},
                                        {DNNL_ARG_WEIGHTS, dnnl::memory(b_md(), eng, const_cast<float*>(b))},
@@ -74,20 +84,23 @@ struct StridedMatmul {
   }
 };
 
-// Row r of the block is query first_row + r; with `causal` only keys 0..first_row+r count.
-void scaled_softmax_rows(float* s, int64_t rows, int64_t cols, float scale, bool causal, int64_t first_row) {
-#pragma omp parallel for if (rows * cols >= (1 << 15))
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = s + r * cols;
-    if (causal)
-      for (int64_t j = first_row + r + 1; j < cols; ++j) row[j] = -INFINITY;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, row[j] * scale);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < cols; ++j) sum += row[j] = std::exp(row[j] * scale - mx);
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < cols; ++j) row[j] *= inv;
-  }
+// Softmax over each row of a [rows, cols] block, in place, with oneDNN's vectorised kernel (a
+// scalar exp here was a third of a UNet step). With `causal`, row r (query first_row + r) only
+// sees keys 0..first_row+r: the others are set to -inf first, which the softmax turns into 0.
+void softmax_rows(float* s, int64_t rows, int64_t cols, bool causal, int64_t first_row) {
+  if (causal)
+    for (int64_t r = 0; r < rows; ++r)
+      std::fill(s + r * cols + std::min(cols, first_row + r + 1), s + (r + 1) * cols, -INFINITY);
+  thread_local std::map<std::array<int64_t, 2>, dnnl::softmax_forward> cache;
+  const dnnl::memory::desc md({rows, cols}, dt::f32, tag::ab);
+  auto it = cache.find({rows, cols});
+  if (it == cache.end())
+    it = cache.emplace(std::array<int64_t, 2>{rows, cols},
+                       dnnl::softmax_forward({{dnnl::prop_kind::forward_inference, md, 1}, dnnl_engine()}))
+             .first;
+  dnnl::memory data(md, dnnl_engine(), s);
+  it->second.execute(dnnl_stream(), {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
+  dnnl_stream().wait();
 }
 
 }  // namespace
@@ -110,8 +123,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
         const float* qp = q.data() + (b * tq + r0) * c + h * d;
         const float* kp = k.data() + b * tk * c + h * d;
         const float* vp = v.data() + b * tk * c + h * d;
-        StridedMatmul{rows, tk, d, c, c, tk, true}.run(qp, kp, scores.data());
-        scaled_softmax_rows(scores.data(), rows, tk, scale, causal, r0);
+        StridedMatmul{rows, tk, d, c, c, tk, true, scale}.run(qp, kp, scores.data());
+        softmax_rows(scores.data(), rows, tk, causal, r0);
         StridedMatmul{rows, d, tk, tk, c, c, false}.run(scores.data(), vp, out.data() + (b * tq + r0) * c + h * d);
       }
   return out;

@@ -14,8 +14,12 @@ namespace diffuse {
 // [out, in] layout: oneDNN reads it transposed in place, so no second copy exists.
 class LinearKernel {
  public:
+  // An activation oneDNN applies to the output as it is written (vectorised, no extra pass).
+  enum class Activation { None, GeluErf };
+
   LinearKernel() = default;
-  LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features);
+  LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features,
+               Activation activation = Activation::None);
 
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
   int out_features() const { return out_; }
@@ -26,6 +30,7 @@ class LinearKernel {
 
   std::vector<float> weight_, bias_;
   int out_ = 0, in_ = 0;
+  Activation activation_ = Activation::None;
   mutable std::map<int64_t, std::shared_ptr<dnnl::matmul>> plans_;
 };
 

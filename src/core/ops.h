@@ -18,9 +18,9 @@ Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::v
 void silu_(Tensor& x);
 void gelu_(Tensor& x);        // exact erf form
 void quick_gelu_(Tensor& x);  // x * sigmoid(1.702 x), CLIP ViT-L
-Tensor geglu(const Tensor& x);  // [..., 2F] -> a * gelu(gate), a = first half, gate = second half
 
 void add_(Tensor& x, const Tensor& y);               // same shape
+void mul_(Tensor& x, const Tensor& y);               // same shape
 void add_channels_(Tensor& x, const Tensor& per_nc);  // x [N,H,W,C] += per_nc [N,C]
 void scale_(Tensor& x, float s);
 

@@ -14,6 +14,7 @@ int64_t StoredTensor::numel() const {
 }
 
 std::vector<float> StoredTensor::to_f32() const {
+  if (!data && nbytes) throw Error("tensor bytes were released after the model was loaded");
   std::vector<float> out(static_cast<size_t>(numel()));
   convert_to_f32(dtype, data, out.data(), out.size());
   return out;
@@ -36,6 +37,11 @@ const StoredTensor* TensorArchive::find(const std::string& name) const {
 const StoredTensor& TensorArchive::at(const std::string& name) const {
   if (const StoredTensor* t = find(name)) return *t;
   throw Error(source + ": missing tensor '" + name + "'");
+}
+
+void TensorArchive::drop_data() {
+  for (auto& [name, t] : tensors) t.data = nullptr;
+  backing.clear();
 }
 
 void TensorArchive::merge(TensorArchive&& other, const std::string& prefix) {

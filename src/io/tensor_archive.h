@@ -37,6 +37,9 @@ struct TensorArchive {
 
   const StoredTensor* find(const std::string& name) const;
   const StoredTensor& at(const std::string& name) const;  // throws Error naming the tensor
+  // Keeps names, dtypes and shapes but lets go of the bytes (mappings, owned buffers): what a
+  // loaded model does once its weights live in compute precision.
+  void drop_data();
   // Moves every tensor of `other` into this archive under `prefix + name`.
   void merge(TensorArchive&& other, const std::string& prefix = "");
 };

@@ -8,6 +8,13 @@ Linear Linear::load(const Weights& w, int in, int out, bool bias) {
   return {LinearKernel(w.get("weight", expected), bias ? w.get("bias", {out}) : std::vector<float>{}, out, in)};
 }
 
+Linear Linear::load_rows(const Weights& w, int in, int first, int count, LinearKernel::Activation activation) {
+  const int out = int(w.shape("weight").at(0));
+  const std::vector<float> weight = w.get("weight", {out, in}), bias = w.get("bias", {out});
+  return {LinearKernel({weight.begin() + int64_t(first) * in, weight.begin() + int64_t(first + count) * in},
+                       {bias.begin() + first, bias.begin() + first + count}, count, in, activation)};
+}
+
 Conv2d Conv2d::load(const Weights& w, int in, int out, int kernel, int stride, int padding) {
   return {Conv2dKernel(w.get("weight", {out, in, kernel, kernel}), w.get("bias", {out}), out, in, kernel, stride,
                        padding < 0 ? kernel / 2 : padding)};

@@ -13,6 +13,9 @@ struct Linear {
   // Accepts [out, in] and the 1x1-convolution form [out, in, 1, 1] (SD1's proj_in/proj_out,
   // the VAE's attention), which are the same matrix over NHWC activations.
   static Linear load(const Weights& w, int in, int out, bool bias = true);
+  // Output rows [first, first + count) of a stored [out, in] layer, e.g. one half of GEGLU's projection.
+  static Linear load_rows(const Weights& w, int in, int first, int count,
+                          LinearKernel::Activation activation = LinearKernel::Activation::None);
   Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
 };
 

@@ -34,7 +34,8 @@ TransformerBlock TransformerBlock::load(const Weights& w, int c, int context_dim
           Linear::load(w.sub("attn2.to_k"), context_dim, c, false),
           Linear::load(w.sub("attn2.to_v"), context_dim, c, false),
           Linear::load(w.sub("attn2.to_out.0"), c, c),
-          Linear::load(w.sub("ff.net.0.proj"), c, 2 * ff),
+          Linear::load_rows(w.sub("ff.net.0.proj"), c, 0, ff),
+          Linear::load_rows(w.sub("ff.net.0.proj"), c, ff, ff, LinearKernel::Activation::GeluErf),
           Linear::load(w.sub("ff.net.2"), ff, c),
           heads};
 }
@@ -48,7 +49,10 @@ Tensor TransformerBlock::operator()(const Tensor& x, const Tensor& context) cons
   Tensor c = attn2_out(attention(attn2_q(h), attn2_k(context), attn2_v(context), heads));
   ops::add_(c, a);
 
-  Tensor f = ff_out(ops::geglu(ff_proj(norm3(c))));
+  const Tensor h3 = norm3(c);
+  Tensor gated = ff_value(h3);
+  ops::mul_(gated, ff_gate(h3));
+  Tensor f = ff_out(gated);
   ops::add_(f, c);
   return f;
 }

@@ -24,7 +24,9 @@ struct TransformerBlock {
   LayerNorm norm1, norm2, norm3;
   Linear attn1_q, attn1_k, attn1_v, attn1_out;
   Linear attn2_q, attn2_k, attn2_v, attn2_out;
-  Linear ff_proj, ff_out;  // ff.net.0.proj (to 2 x 4C, GEGLU), ff.net.2
+  // ff.net.0.proj is GEGLU's [2 x 4C, C] projection: value rows, then gate rows, gelu fused into the
+  // gate's matmul. ff.net.2 projects back.
+  Linear ff_value, ff_gate, ff_out;
   int heads;
 
   static TransformerBlock load(const Weights& w, int channels, int context_dim, int heads);

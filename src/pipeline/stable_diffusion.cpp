@@ -76,6 +76,10 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   sd->unet_.emplace(unet_weights, UNetConfig::detect(unet_weights, pooled_dim));
   Weights vae_weights(files.vae, "vae");
   sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
+  // Every weight now lives in the models in compute precision; the stored bytes can go.
+  sd->files_.unet.drop_data();
+  sd->files_.vae.drop_data();
+  for (TensorArchive& encoder : sd->files_.text_encoders) encoder.drop_data();
   return sd;
 }
 

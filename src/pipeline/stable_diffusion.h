@@ -34,6 +34,7 @@ class StableDiffusion {
 
   Family family() const { return family_; }
   const FamilyDefaults& defaults() const { return family_defaults(family_); }
+  // Names, shapes and dtypes of what was loaded; the bytes are released once converted.
   const ModelFiles& files() const { return files_; }
   Prediction prediction() const { return scheduler_.prediction; }
   const std::string& prediction_source() const { return prediction_source_; }
