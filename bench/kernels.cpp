@@ -1,0 +1,66 @@
+// Google Benchmark micro-benchmarks of the kernels diffuse writes or wraps, at SD 1.5 512x512
+// shapes (batch 2 for CFG). Run: ./build/diffuse_bench_kernels [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "core/conv2d.h"
+#include "core/linear.h"
+#include "core/ops.h"
+
+namespace diffuse {
+namespace {
+
+Tensor random_tensor(Shape shape) {
+  Tensor t(std::move(shape));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = normal(rng);
+  return t;
+}
+
+// GroupNorm + SiLU on the UNet's top level (64x64x320) and the VAE's (512x512x128, batch 1).
+void BM_GroupNormSilu(benchmark::State& state) {
+  const int64_t n = state.range(0), hw = state.range(1), c = state.range(2);
+  const Tensor x = random_tensor({n, hw, hw, c});
+  const std::vector<float> gamma(size_t(c), 1.0f), beta(size_t(c), 0.0f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::group_norm(x, 32, gamma, beta, 1e-5f, ops::Activation::SiLU));
+  state.SetBytesProcessed(state.iterations() * x.numel() * 8);
+}
+BENCHMARK(BM_GroupNormSilu)->Args({2, 64, 320})->Args({1, 512, 128})->Unit(benchmark::kMillisecond);
+
+// Self-attention at the UNet's top level: 4096 tokens, 320 channels, 8 heads.
+void BM_SelfAttention(benchmark::State& state) {
+  const int64_t tokens = state.range(0), c = state.range(1);
+  const Tensor q = random_tensor({2, tokens, c}), k = random_tensor({2, tokens, c}), v = random_tensor({2, tokens, c});
+  for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 8));
+  state.SetItemsProcessed(state.iterations() * 2 * 2 * 2 * tokens * tokens * c);  // FLOPs of both matmuls
+}
+BENCHMARK(BM_SelfAttention)->Args({4096, 320})->Args({1024, 640})->Unit(benchmark::kMillisecond);
+
+// A 3x3 convolution of the UNet's top level.
+void BM_Conv3x3(benchmark::State& state) {
+  const int c = int(state.range(0));
+  const int64_t hw = state.range(1);
+  std::vector<float> weight(size_t(c) * c * 9, 0.01f);
+  const Conv2dKernel conv(weight, {}, c, c, 3, 1, 1);
+  const Tensor x = random_tensor({2, hw, hw, c});
+  for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x));
+  state.SetItemsProcessed(state.iterations() * 2 * 2 * hw * hw * c * c * 9);
+}
+BENCHMARK(BM_Conv3x3)->Args({320, 64})->Unit(benchmark::kMillisecond);
+
+// The feed-forward projection of the top level: 8192 tokens x 320 -> 1280.
+void BM_Linear(benchmark::State& state) {
+  const int in = int(state.range(0)), out = int(state.range(1));
+  const LinearKernel linear(std::vector<float>(size_t(in) * out, 0.01f), std::vector<float>(size_t(out), 0.0f), out, in);
+  const Tensor x = random_tensor({8192, in});
+  for (auto _ : state) benchmark::DoNotOptimize(linear.forward(x));
+  state.SetItemsProcessed(state.iterations() * 2 * 8192 * in * out);
+}
+BENCHMARK(BM_Linear)->Args({320, 1280})->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace diffuse
+
+BENCHMARK_MAIN();
