@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "io/safetensors.h"
 
 namespace diffuse::testing {
@@ -17,6 +18,10 @@ struct Golden {
   std::vector<float> values;
 };
 Golden golden(const TensorArchive& archive, const std::string& name);
+inline Tensor tensor_of(const Golden& g) { return Tensor::from(g.shape, g.values); }
+
+// The fixtures README's bar for text encoders, UNet and VAE: max |diff| <= 1e-4 * max(1, max|expected|).
+constexpr double kComponentTolerance = 1e-4;
 
 // max |got - expected| <= rel_tol * max(1, max|expected|), the fixtures' tolerance convention.
 ::testing::AssertionResult close_to(const std::string& what, const std::vector<float>& got,

@@ -11,10 +11,9 @@ using testing::close_to;
 using testing::fixture;
 using testing::golden;
 using testing::Golden;
+using testing::tensor_of;
 
-constexpr double kTol = 1e-4;  // fixtures README
-
-Tensor tensor_of(const Golden& g) { return Tensor::from(g.shape, g.values); }
+constexpr double kTol = testing::kComponentTolerance;
 
 void check_unet(const std::string& family, int pooled_dim) {
   ModelFiles files = open_model(fixture(family + "/model.safetensors"));

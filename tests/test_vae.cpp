@@ -15,10 +15,9 @@ using testing::close_to;
 using testing::fixture;
 using testing::golden;
 using testing::Golden;
+using testing::tensor_of;
 
-constexpr double kTol = 1e-4;  // fixtures README
-
-Tensor tensor_of(const Golden& g) { return Tensor::from(g.shape, g.values); }
+constexpr double kTol = testing::kComponentTolerance;
 
 struct Sd1Tiny {
   ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));
