@@ -11,7 +11,7 @@ using testing::Golden;
 using testing::fixture;
 using testing::golden;
 
-constexpr double kTol = 1e-4;  // fixtures README: max |diff| <= 1e-4 * max(1, max|expected|)
+constexpr double kTol = testing::kComponentTolerance;
 
 void check_encoder(const std::string& family, int index, bool quick_gelu, const std::string& expected_file) {
   ModelFiles files = open_model(fixture(family + "/model.safetensors"));
