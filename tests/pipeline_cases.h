@@ -2,6 +2,7 @@
 // The whole-generation cases of the fixtures' expected/pipelines.json, shared by the library
 // (test_pipeline) and command-line (test_cli) tests.
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,8 @@ struct PipelineCase {
 };
 
 std::vector<PipelineCase> pipeline_cases(const std::string& family);  // "sd1-tiny", ...
+
+// How GoogleTest names a case in its output ("sd1-tiny/pndm"), instead of a byte dump.
+inline void PrintTo(const PipelineCase& c, std::ostream* os) { *os << c.family << "/" << c.id; }
 
 }  // namespace diffuse::testing

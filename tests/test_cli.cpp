@@ -71,6 +71,8 @@ struct CliCase {
   std::string layout;  // model path relative to the family folder
 };
 
+void PrintTo(const CliCase& c, std::ostream* os) { *os << c.c.family << "/" << c.c.id << " from " << c.layout; }
+
 class CliGeneration : public ::testing::TestWithParam<CliCase> {};
 
 TEST_P(CliGeneration, ImageMatchesDiffusersWithin1Lsb) {
