@@ -408,6 +408,23 @@ TEST(Pickle, Protocol4StackGlobalIsCheckedToo) {
   expect_error([&] { parse(bad); }, {"test.pkl: ", "forbidden global 'subprocess.Popen'"});
 }
 
+// What a PyTorch Lightning checkpoint (the original sd-v1-4.ckpt) keeps beside its state dict: a
+// callbacks dict keyed by the ModelCheckpoint class, an object of it (NEWOBJ + BUILD), a set.
+// Written by Python's pickle (protocol 2) with stand-in classes of those names.
+TEST(Pickle, LightningCheckpointRecordsParseAsInertValues) {
+  const std::string hex =
+      "80027d710028580500000065706f636871014b06580900000063616c6c6261636b7371027d7103637079746f7263685f6c696768746e696e672e63616c6c6261636b732e6d6f64656c5f636865636b706f696e740a4d6f64656c436865636b706f696e740a71047d7105285810000000626573745f6d6f64656c5f73636f726571064e580f000000626573745f6d6f64656c5f7061746871075800000000710875735807000000747261696e6572710968042981710a7d710b2858070000006d6f6e69746f72710c4e580a000000736176655f746f705f6b710d4b017562580400000074616773710e635f5f6275696c74696e5f5f0a7365740a710f5d7110580100000061711161857112527113580a00000073746174655f6469637471147d7115752e";
+  std::string bytes;
+  for (size_t i = 0; i < hex.size(); i += 2) bytes += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+  const PickleDocument doc = parse(bytes);
+  const PickleValue& root = doc.root();
+  ASSERT_TRUE(root.is(PickleValue::Kind::Dict));
+  bool has_state_dict = false;
+  for (const auto& [key, value] : root.entries)
+    if (key->is(PickleValue::Kind::String) && key->text == "state_dict") has_state_dict = value->is(PickleValue::Kind::Dict);
+  EXPECT_TRUE(has_state_dict);
+}
+
 TEST(Pickle, MalformedInputsAreErrors) {
   const std::pair<std::string, std::string> cases[] = {
       {"", "without a STOP"},

@@ -18,9 +18,11 @@ constexpr size_t kMaxGlobalPart = 256;
 constexpr uint8_t kHighestProtocol = 5;
 
 // Everything a torch checkpoint legitimately names: the tensor rebuild functions, the
-// typed storages, OrderedDict (state dicts and backward hooks), and what numpy scalars
-// (e.g. a global_step) pickle into. Pickle "applies" globals, so anything else is a way
-// to run code and is refused.
+// typed storages, OrderedDict (state dicts and backward hooks), what numpy scalars (e.g. a
+// global_step) pickle into, and what PyTorch Lightning training checkpoints such as the
+// original sd-v1-4.ckpt carry beside the state dict (ModelCheckpoint callback records, sets).
+// This parser never calls anything, so those stay inert records; every other name is a way a
+// real unpickler would run code, and is refused.
 constexpr std::string_view kAllowedGlobals[] = {
     "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
     "collections.OrderedDict",
@@ -29,6 +31,7 @@ constexpr std::string_view kAllowedGlobals[] = {
     "torch.ByteStorage", "torch.BoolStorage",
     "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",  // numpy 1 and 2 spellings
     "numpy.dtype", "_codecs.encode",
+    "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint", "__builtin__.set", "builtins.set",
 };
 
 // Hostile names go into error messages; keep them to one printable line.
@@ -296,6 +299,7 @@ class PickleParser {
         return;
       }
       case 'R': reduce(); return;
+      case 0x81: reduce(); return;  // NEWOBJ: cls.__new__(cls, *args), recorded like a call
       case 'b': build(); return;
       case 'Q': push_container(Kind::PersistentId, {pop()}); return;  // BINPERSID
       case 'q': memo_put(uint_le(1)); return;                          // BINPUT
