@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/buffer_pool.h"
 #include "core/error.h"
 
 namespace diffuse {
@@ -20,9 +21,9 @@ int64_t shape_numel(const Shape& shape) {
 }
 
 Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
-  // 64-byte alignment keeps AVX-512 loads and oneDNN happy.
-  size_t bytes = (size_t(std::max<int64_t>(numel(), 1)) * sizeof(float) + 63) / 64 * 64;
-  storage_ = std::shared_ptr<float[]>(static_cast<float*>(std::aligned_alloc(64, bytes)), std::free);
+  // 64-byte alignment keeps vector loads and oneDNN happy.
+  const size_t bytes = (size_t(std::max<int64_t>(numel(), 1)) * sizeof(float) + 63) / 64 * 64;
+  storage_ = BufferPool::acquire(bytes);
   if (!storage_) throw Error("out of memory allocating a tensor of shape " + shape_string(shape_));
 }
 

@@ -1,0 +1,65 @@
+#include "core/buffer_pool.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+namespace diffuse {
+namespace {
+
+struct Pool {
+  std::mutex mutex;
+  std::multimap<size_t, float*> idle;
+  size_t idle_bytes = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: buffers may be released during static destruction
+  return *p;
+}
+
+void release(float* buffer, size_t bytes) {
+  Pool& p = pool();
+  {
+    std::lock_guard lock(p.mutex);
+    if (p.idle_bytes + bytes <= BufferPool::kCapacityBytes) {
+      p.idle.emplace(bytes, buffer);
+      p.idle_bytes += bytes;
+      return;
+    }
+  }
+  std::free(buffer);
+}
+
+}  // namespace
+
+std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
+  Pool& p = pool();
+  float* buffer = nullptr;
+  {
+    std::lock_guard lock(p.mutex);
+    if (auto it = p.idle.find(bytes); it != p.idle.end()) {
+      buffer = it->second;
+      p.idle.erase(it);
+      p.idle_bytes -= bytes;
+    }
+  }
+  if (!buffer) buffer = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!buffer) return nullptr;
+  return std::shared_ptr<float[]>(buffer, [bytes](float* b) { release(b, bytes); });
+}
+
+size_t BufferPool::idle_bytes() {
+  std::lock_guard lock(pool().mutex);
+  return pool().idle_bytes;
+}
+
+void BufferPool::clear() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mutex);
+  for (auto& [bytes, buffer] : p.idle) std::free(buffer);
+  p.idle.clear();
+  p.idle_bytes = 0;
+}
+
+}  // namespace diffuse
