@@ -62,24 +62,25 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   if (!files.tokenizer_dir.empty())
     sd->folder_tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_files(
         files.tokenizer_dir + "/vocab.json", files.tokenizer_dir + "/merges.txt"));
+  // Each component's stored bytes are let go as soon as it lives in compute precision, so the
+  // stored and converted copies of the whole model never coexist.
   for (size_t i = 0; i < files.text_encoders.size(); ++i) {
     Weights w(files.text_encoders[i], "text encoder " + std::to_string(i + 1));
     ClipTextConfig config = ClipTextConfig::detect(w);
     config.quick_gelu = uses_quick_gelu(files, sd->family_, i);
     config.pad_id = defaults.text_pad_ids[i];
     sd->text_encoders_.emplace_back(w, config);
+    sd->files_.text_encoders[i].drop_data();
     sd->tokenizers_.push_back(sd->folder_tokenizer_ ? sd->folder_tokenizer_.get() : &ClipTokenizer::builtin());
   }
 
   const int pooled_dim = sd->family_ == Family::SDXL ? sd->text_encoders_[1].config().projection_dim : 0;
   Weights unet_weights(files.unet, "unet");
   sd->unet_.emplace(unet_weights, UNetConfig::detect(unet_weights, pooled_dim));
+  sd->files_.unet.drop_data();
   Weights vae_weights(files.vae, "vae");
   sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
-  // Every weight now lives in the models in compute precision; the stored bytes can go.
-  sd->files_.unet.drop_data();
   sd->files_.vae.drop_data();
-  for (TensorArchive& encoder : sd->files_.text_encoders) encoder.drop_data();
   return sd;
 }
 
