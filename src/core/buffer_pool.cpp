@@ -49,17 +49,4 @@ std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
   return std::shared_ptr<float[]>(buffer, [bytes](float* b) { release(b, bytes); });
 }
 
-size_t BufferPool::idle_bytes() {
-  std::lock_guard lock(pool().mutex);
-  return pool().idle_bytes;
-}
-
-void BufferPool::clear() {
-  Pool& p = pool();
-  std::lock_guard lock(p.mutex);
-  for (auto& [bytes, buffer] : p.idle) std::free(buffer);
-  p.idle.clear();
-  p.idle_bytes = 0;
-}
-
 }  // namespace diffuse

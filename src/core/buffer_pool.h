@@ -14,8 +14,6 @@ class BufferPool {
 
   // A 64-byte aligned buffer of `bytes` (a multiple of 64) that returns to the pool when released.
   static std::shared_ptr<float[]> acquire(size_t bytes);
-  static size_t idle_bytes();
-  static void clear();  // give every idle buffer back to the system
 };
 
 }  // namespace diffuse

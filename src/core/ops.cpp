@@ -184,23 +184,12 @@ Tensor concat_last(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor concat_channels(const Tensor& a, const Tensor& b) { return concat_last(a, b); }
-
 Tensor concat_batch(const Tensor& a, const Tensor& b) {
   Shape shape = a.shape();
   shape[0] += b.dim(0);
   Tensor y(shape);
   std::memcpy(y.data(), a.data(), size_t(a.numel()) * sizeof(float));
   std::memcpy(y.data() + a.numel(), b.data(), size_t(b.numel()) * sizeof(float));
-  return y;
-}
-
-Tensor slice_batch(const Tensor& x, int64_t begin, int64_t count) {
-  Shape shape = x.shape();
-  shape[0] = count;
-  Tensor y(shape);
-  const int64_t per = x.numel() / x.dim(0);
-  std::memcpy(y.data(), x.data() + begin * per, size_t(count * per) * sizeof(float));
   return y;
 }
 

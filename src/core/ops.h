@@ -27,9 +27,7 @@ void scale_(Tensor& x, float s);
 Tensor nchw_to_nhwc(const Tensor& x);
 Tensor nhwc_to_nchw(const Tensor& x);
 Tensor upsample_nearest2x(const Tensor& x);                 // NHWC
-Tensor concat_channels(const Tensor& a, const Tensor& b);   // NHWC, along C
-Tensor concat_last(const Tensor& a, const Tensor& b);       // any rank, along the last dim
+Tensor concat_last(const Tensor& a, const Tensor& b);       // along the last dim (channels, in NHWC)
 Tensor concat_batch(const Tensor& a, const Tensor& b);      // along dim 0
-Tensor slice_batch(const Tensor& x, int64_t begin, int64_t count);
 
 }  // namespace diffuse::ops

@@ -171,7 +171,7 @@ Tensor UNet::forward(const Tensor& x_nchw, const std::vector<float>& t, const Te
   h = middle_res_2(h, emb);
 
   for (const Block& b : output_blocks) {
-    h = ops::concat_channels(h, skips.back());
+    h = ops::concat_last(h, skips.back());
     skips.pop_back();
     h = run_block(b, h, emb, context);
   }
