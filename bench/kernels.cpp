@@ -1,5 +1,7 @@
 // Google Benchmark micro-benchmarks of the kernels diffuse writes or wraps, at SD 1.5 512x512
 // shapes (batch 2 for CFG). Run: ./build/diffuse_bench_kernels [--benchmark_filter=...]
+// The last argument of the matrix benchmarks is the precision: 0 fp32, 1 bf16 (emulated where
+// the CPU has no native bf16, so its time there measures the emulation).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -10,6 +12,8 @@
 
 namespace diffuse {
 namespace {
+
+Precision precision_arg(int64_t arg) { return arg ? Precision::Bf16 : Precision::Fp32; }
 
 Tensor random_tensor(Shape shape) {
   Tensor t(std::move(shape));
@@ -33,32 +37,34 @@ BENCHMARK(BM_GroupNormSilu)->Args({2, 64, 320})->Args({1, 512, 128})->Unit(bench
 void BM_SelfAttention(benchmark::State& state) {
   const int64_t tokens = state.range(0), c = state.range(1);
   const Tensor q = random_tensor({2, tokens, c}), k = random_tensor({2, tokens, c}), v = random_tensor({2, tokens, c});
-  for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 8));
+  const Precision precision = precision_arg(state.range(2));
+  for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 8, false, precision));
   state.SetItemsProcessed(state.iterations() * 2 * 2 * 2 * tokens * tokens * c);  // FLOPs of both matmuls
 }
-BENCHMARK(BM_SelfAttention)->Args({4096, 320})->Args({1024, 640})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SelfAttention)->ArgsProduct({{4096}, {320}, {0, 1}})->Args({1024, 640, 0})->Unit(benchmark::kMillisecond);
 
 // A 3x3 convolution of the UNet's top level.
 void BM_Conv3x3(benchmark::State& state) {
   const int c = int(state.range(0));
   const int64_t hw = state.range(1);
   std::vector<float> weight(size_t(c) * c * 9, 0.01f);
-  const Conv2dKernel conv(weight, {}, c, c, 3, 1, 1);
+  const Conv2dKernel conv(weight, {}, c, c, 3, 1, {1, 1}, precision_arg(state.range(2)));
   const Tensor x = random_tensor({2, hw, hw, c});
   for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x));
   state.SetItemsProcessed(state.iterations() * 2 * 2 * hw * hw * c * c * 9);
 }
-BENCHMARK(BM_Conv3x3)->Args({320, 64})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv3x3)->ArgsProduct({{320}, {64}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 // The feed-forward projection of the top level: 8192 tokens x 320 -> 1280.
 void BM_Linear(benchmark::State& state) {
   const int in = int(state.range(0)), out = int(state.range(1));
-  const LinearKernel linear(std::vector<float>(size_t(in) * out, 0.01f), std::vector<float>(size_t(out), 0.0f), out, in);
+  const LinearKernel linear(std::vector<float>(size_t(in) * out, 0.01f), std::vector<float>(size_t(out), 0.0f), out, in,
+                            LinearKernel::Activation::None, precision_arg(state.range(2)));
   const Tensor x = random_tensor({8192, in});
   for (auto _ : state) benchmark::DoNotOptimize(linear.forward(x));
   state.SetItemsProcessed(state.iterations() * 2 * 8192 * in * out);
 }
-BENCHMARK(BM_Linear)->Args({320, 1280})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Linear)->ArgsProduct({{320}, {1280}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace diffuse

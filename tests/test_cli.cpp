@@ -61,7 +61,9 @@ CliRun run(const std::vector<std::string>& args) {
 void expect_clean_failure(const CliRun& r, const std::string& needle, int status = 1) {
   EXPECT_EQ(r.status, status) << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr lacks '" << needle << "': " << r.err;
-  if (status == 1) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+  if (status == 1) {
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+  }
 }
 
 // --- generations through the CLI, from every layout of the SD1 model ---------------------------

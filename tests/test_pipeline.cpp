@@ -33,17 +33,7 @@ class Pipeline : public ::testing::TestWithParam<PipelineCase> {};
 TEST_P(Pipeline, MatchesDiffusers) {
   const PipelineCase& c = GetParam();
   const TensorArchive expected = load_safetensors(fixture(c.family + "/" + c.file));
-  GenerateOptions o;
-  o.prompt = c.prompt;
-  // The fixtures' SDXL cases give a negative prompt; an empty one in SD1/SD2 cases is encoded as "".
-  o.negative_prompt = c.negative;
-  o.seed = c.seed;
-  o.steps = c.steps;
-  o.cfg_scale = c.cfg;
-  o.width = c.width;
-  o.height = c.height;
-  o.sampler = c.sampler;
-  o.karras = c.karras;
+  GenerateOptions o = testing::generate_options(c);
   if (c.strength) {
     o.strength = *c.strength;
     o.init_image = image_of(golden(expected, "init_image_u8"));
@@ -100,6 +90,36 @@ TEST(PipelineErrors, InvalidOptionsAreNamed) {
     FAIL() << "an unknown sampler was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("warp_drive"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace diffuse
+
+namespace diffuse {
+namespace {
+
+// --low-memory: the text encoders go once the prompt is encoded; the same prompt (a new seed of a
+// batch) is served from the kept conditioning, another prompt is a clear error.
+TEST(PipelineLowMemory, KeepsTheConditioningAndRefusesNewPrompts) {
+  LoadOptions options;
+  options.low_memory = true;
+  const auto model = StableDiffusion::load(testing::fixture("sd1-tiny/model.safetensors"), options);
+  GenerateOptions o;
+  o.prompt = "a red apple";
+  o.steps = 2;
+  o.width = o.height = 64;
+  const GenerateResult first = generate(*model, o);
+  o.seed = 7;
+  const GenerateResult second = generate(*model, o);
+  EXPECT_NE(first.image.rgb, second.image.rgb);
+  EXPECT_EQ(model->text_encoders().size(), 0u);
+  o.prompt = "a green apple";
+  try {
+    generate(*model, o);
+    ADD_FAILURE() << "a new prompt after the text encoders were freed must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("low-memory"), std::string::npos) << e.what();
   }
 }
 

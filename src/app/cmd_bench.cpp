@@ -1,7 +1,5 @@
 // diffuse bench: where the time of one generation goes, stage by stage, on full-size models
 // (random weights made in memory, or a real checkpoint), with the UNet's achieved TFLOP/s.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/memory_usage.h"
 #include "app/matmul_peak.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
@@ -30,18 +29,27 @@ const char* const kPrompt = "a photograph of an astronaut riding a horse";
 struct BenchFlags {
   std::string arch = "sd15", model, precision = "auto";
   int width = 0, height = 0, steps = 2, threads = 0;
-  bool json = false, measure_peak = false;
+  bool json = false, measure_peak = false, accuracy = false, low_memory = false;
+};
+
+// How far one precision's output is from the fp32 path's on the same input.
+struct Deviation {
+  double relative_rms = 0, max_abs = 0;
 };
 
 struct BenchResult {
   std::string model, family;
+  Precision precision = Precision::Fp32;
+  bool low_memory = false;
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
   double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
-  double peak_rss_mib = 0;
+  double load_peak_rss_mib = 0;  // building or loading the model
+  double peak_rss_mib = 0;       // from the end of loading through the VAE decode, if it could be reset
   double load_average = 0;  // the machine's, over the minute before the bench began
   UNetMacs macs;  // one image
   std::optional<MatmulPeak> peak_f32, peak_bf16;
+  std::optional<Deviation> text_error, unet_error, vae_error;  // --accuracy
 
   // The pass runs the batch of 2 (negative, prompt); 2 FLOP per MAC.
   double unet_tflops() const { return 4.0 * macs.total() / unet_s / 1e12; }
@@ -50,16 +58,13 @@ struct BenchResult {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return double(usage.ru_maxrss) / 1024.0;
-}
 
 // Progress on stderr, stamped with the time since the bench began: stages take minutes on small machines.
 void note(const BenchFlags& f, const std::string& stage) {
   static const Clock::time_point start = Clock::now();
-  if (!f.json) std::fprintf(stderr, "bench: [%7.1f s] %s\n", seconds_since(start), stage.c_str());
+  if (!f.json)
+    std::fprintf(stderr, "bench: [%7.1f s, RSS %5.2f GiB, peak %5.2f GiB] %s\n", seconds_since(start), rss_mib() / 1024,
+                 peak_rss_mib() / 1024, stage.c_str());
 }
 
 // Random weights that overflowed would make every later timing meaningless (and a real model
@@ -76,7 +81,7 @@ struct Conditions {
 
 // The batch a guided generation runs: [negative, prompt], as diffusers orders it.
 Conditions encode(const StableDiffusion& model, int width, int height) {
-  Conditions c{model.encode_text({"", kPrompt}), std::nullopt};
+  Conditions c{model.conditioning({"", kPrompt}), std::nullopt};
   if (model.family() == Family::SDXL) {
     const float h = float(height), w = float(width);
     c.added = AddedConditions{c.text.pooled, Tensor::from({2, 6}, {h, w, 0, 0, h, w, h, w, 0, 0, h, w})};
@@ -101,8 +106,10 @@ double cfg_step(const StableDiffusion& model, const Conditions& c, Tensor& laten
   return unet_s;
 }
 
-std::unique_ptr<StableDiffusion> build_model(const BenchFlags& f) {
-  return StableDiffusion::from_files(f.model.empty() ? random_model(f.arch, kWeightSeed) : open_model(f.model));
+std::unique_ptr<StableDiffusion> build_model(const BenchFlags& f, Precision precision) {
+  LoadOptions options;
+  options.precision = precision;
+  return StableDiffusion::from_files(f.model.empty() ? random_model(f.arch, kWeightSeed) : open_model(f.model), options);
 }
 
 void count_weights(const ModelFiles& files, BenchResult& r) {
@@ -120,12 +127,12 @@ void count_weights(const ModelFiles& files, BenchResult& r) {
 Conditions time_text(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "text encode (batch 2), twice");
   auto start = Clock::now();
-  encode(model, r.width, r.height);
+  model.encode_text({"", kPrompt});
   r.text_first_s = seconds_since(start);  // creates the oneDNN primitives
   start = Clock::now();
-  Conditions conditions = encode(model, r.width, r.height);
+  model.encode_text({"", kPrompt});
   r.text_s = seconds_since(start);
-  return conditions;
+  return encode(model, r.width, r.height);
 }
 
 void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditions& conditions, BenchResult& r) {
@@ -148,15 +155,49 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
 }
 
-void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
-  note(f, "VAE decode (one latent)");
-  TorchGenerator gen(kWeightSeed + 1);
+Tensor noise(const BenchResult& r, uint64_t seed) {
+  TorchGenerator gen(seed);
   Tensor z({1, 4, r.height / 8, r.width / 8});
   gen.randn(z.data(), size_t(z.numel()));
+  return z;
+}
+
+void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
+  note(f, "VAE decode (one latent)");
+  const Tensor z = noise(r, kWeightSeed + 1);
   const auto start = Clock::now();
   const Tensor image = model.vae().decode(z);
   r.vae_s = seconds_since(start);
   require_finite(image, "the VAE output");
+  note(f, "VAE decoded");
+}
+
+Deviation deviation(const Tensor& a, const Tensor& reference) {
+  double diff2 = 0, ref2 = 0, max_abs = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = double(a.data()[i]) - double(reference.data()[i]);
+    diff2 += d * d;
+    ref2 += double(reference.data()[i]) * double(reference.data()[i]);
+    max_abs = std::max(max_abs, std::abs(d));
+  }
+  return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs};
+}
+
+// Each component of `model` against an fp32 build of the same weights, on identical inputs (the
+// UNet and VAE get the fp32 text context and the same latents), so errors do not compound.
+void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
+  note(f, "building the fp32 reference model for --accuracy");
+  const auto reference = build_model(f, Precision::Fp32);
+  note(f, "comparing text encoder, UNet pass and VAE decode with fp32");
+  const Conditions c = encode(*reference, r.width, r.height);
+  r.text_error = deviation(encode(model, r.width, r.height).text.context, c.text.context);
+  const Tensor z = noise(r, kWeightSeed + 2);
+  const Tensor latents = ops::concat_batch(z, z);
+  const AddedConditions* added = c.added ? &*c.added : nullptr;
+  const std::vector<float> t = {500.0f, 500.0f};
+  r.unet_error = deviation(model.unet().forward(latents, t, c.text.context, added),
+                           reference->unet().forward(latents, t, c.text.context, added));
+  r.vae_error = deviation(model.vae().decode(z), reference->vae().decode(z));
 }
 
 BenchResult run(const BenchFlags& f) {
@@ -172,8 +213,14 @@ BenchResult run(const BenchFlags& f) {
 
   note(f, f.model.empty() ? "building random " + f.arch + " weights" : "loading " + f.model);
   const auto start = Clock::now();
-  const auto model = build_model(f);
+  r.precision = *precision_from_name(f.precision);
+  r.low_memory = f.low_memory;
+  const auto model = build_model(f, r.precision);
   r.load_s = seconds_since(start);
+  r.load_peak_rss_mib = peak_rss_mib();
+  // Random weights are built as an in-memory fp16 "file" that a mapped checkpoint would not
+  // keep resident: the running peak is what a generation needs.
+  if (!reset_peak_rss()) r.load_peak_rss_mib = 0;
   r.model = model->files().source;
   r.family = std::string(model->defaults().name);
   r.width = f.width > 0 ? f.width : model->defaults().native_size;
@@ -181,9 +228,14 @@ BenchResult run(const BenchFlags& f) {
   count_weights(model->files(), r);
 
   const Conditions conditions = time_text(f, *model, r);
+  if (f.low_memory) {  // what generate --low-memory does once the prompt is encoded
+    model->release_text_encoders();
+    use_low_memory_buffers();
+  }
   time_unet(f, *model, conditions, r);
   time_vae(f, *model, r);
-  r.peak_rss_mib = peak_rss_mib();
+  r.peak_rss_mib = peak_rss_mib();  // before --accuracy builds a second model
+  if (f.accuracy) measure_accuracy(f, *model, r);
   return r;
 }
 
@@ -196,9 +248,20 @@ std::string peak_text(const std::optional<MatmulPeak>& peak) {
   return s;
 }
 
+std::string precision_text(Precision p) {
+  std::string s(precision_name(p));
+  if (p == Precision::Bf16) s += native_bf16() ? " (native)" : " (emulated: this CPU has no native bf16)";
+  return s;
+}
+
+void print_deviation(const char* what, const std::optional<Deviation>& d) {
+  if (d) std::printf("%-13s relative RMS %.2e, max |diff| %.3g (vs fp32)\n", what, d->relative_rms, d->max_abs);
+}
+
 void print_human(const BenchResult& r, bool random_weights) {
-  std::printf("model         %s: %s, %dx%d, fp32, %d thread%s\n", r.model.c_str(), r.family.c_str(), r.width, r.height,
-              r.threads, r.threads == 1 ? "" : "s");
+  std::printf("model         %s: %s, %dx%d, %s, %d thread%s%s\n", r.model.c_str(), r.family.c_str(), r.width,
+              r.height, precision_text(r.precision).c_str(), r.threads, r.threads == 1 ? "" : "s",
+              r.low_memory ? ", low memory" : "");
   // OpenMP threads spin at barriers: on a busy machine a descheduled thread stalls the others.
   if (r.load_average >= 0.5)
     std::printf("warning       load average %.2f before the bench: other processes share the cores, times are inflated\n",
@@ -208,14 +271,28 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf("text encode   %8.3f s  (batch 2; first call %.3f s)\n", r.text_s, r.text_first_s);
   std::printf("UNet pass     %8.2f s  (batch 2; %.0f GMAC per image; %.3f TFLOP/s", r.unet_s, r.macs.total() / 1e9,
               r.unet_tflops());
-  if (r.peak_f32 && r.peak_f32->tflops) std::printf(", %.0f%% of fp32 peak", 100.0 * r.unet_tflops() / *r.peak_f32->tflops);
+  const std::optional<MatmulPeak>& peak = r.precision == Precision::Bf16 ? r.peak_bf16 : r.peak_f32;
+  if (peak && peak->tflops)
+    std::printf(", %.0f%% of the %s matmul peak", 100.0 * r.unet_tflops() / *peak->tflops,
+                std::string(precision_name(r.precision)).c_str());
   std::printf(")\n");
   std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s)\n", r.step_s, r.steps, r.warmup_step_s);
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
-  std::printf("peak RSS      %8.2f GiB\n", r.peak_rss_mib / 1024.0);
+  std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
+  if (r.load_peak_rss_mib > 0) std::printf("  (text encode to VAE decode; %.2f GiB while %s)", r.load_peak_rss_mib / 1024.0,
+                                           random_weights ? "building the random weights" : "loading");
+  std::printf("\n");
   std::printf("UNet MACs     conv %.0f G, linear %.0f G, attention %.0f G per image\n", r.macs.conv / 1e9,
               r.macs.linear / 1e9, r.macs.attention / 1e9);
   if (r.peak_f32) std::printf("matmul peak   fp32 %s; bf16 %s\n", peak_text(r.peak_f32).c_str(), peak_text(r.peak_bf16).c_str());
+  print_deviation("text context", r.text_error);
+  print_deviation("UNet output", r.unet_error);
+  print_deviation("VAE image", r.vae_error);
+}
+
+nlohmann::json deviation_json(const std::optional<Deviation>& d) {
+  if (!d) return nullptr;
+  return {{"relative_rms", d->relative_rms}, {"max_abs", d->max_abs}};
 }
 
 nlohmann::json peak_json(const std::optional<MatmulPeak>& peak) {
@@ -230,7 +307,9 @@ void print_json(const BenchResult& r) {
       {"family", r.family},
       {"width", r.width},
       {"height", r.height},
-      {"precision", "fp32"},
+      {"precision", precision_name(r.precision)},
+      {"native_bf16", native_bf16()},
+      {"low_memory", r.low_memory},
       {"threads", r.threads},
       {"steps", r.steps},
       {"parameters", r.parameters},
@@ -242,18 +321,21 @@ void print_json(const BenchResult& r) {
       {"warmup_step_s", r.warmup_step_s},
       {"vae_decode_s", r.vae_s},
       {"peak_rss_mib", r.peak_rss_mib},
+      {"load_peak_rss_mib", r.load_peak_rss_mib},
       {"load_average", r.load_average},
       {"unet_gmac_per_image", r.macs.total() / 1e9},
       {"unet_tflops", r.unet_tflops()},
       {"peak_fp32", peak_json(r.peak_f32)},
       {"peak_bf16", peak_json(r.peak_bf16)},
+      {"text_error", deviation_json(r.text_error)},
+      {"unet_error", deviation_json(r.unet_error)},
+      {"vae_error", deviation_json(r.vae_error)},
   };
   std::printf("%s\n", j.dump().c_str());
 }
 
 int run_bench(const BenchFlags& f) {
   set_num_threads(f.threads);
-  if (f.precision == "bf16") throw Error("--precision bf16 is not implemented yet; use fp32 or auto");
   if (f.width < 0 || f.height < 0 || f.width % 8 || f.height % 8)
     throw Error("-W/-H must be positive multiples of 8, got " + std::to_string(f.width) + "x" + std::to_string(f.height));
   const BenchResult r = run(f);
@@ -277,10 +359,13 @@ Command add_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
-  cmd->add_option("--precision", f->precision, "Compute precision")
+  cmd->add_option("--precision", f->precision, "Compute precision (auto: bf16 where the CPU runs it natively)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");
+  cmd->add_flag("--low-memory", f->low_memory, "As generate --low-memory: free the text encoders after encoding");
+  cmd->add_flag("--accuracy", f->accuracy,
+                "Also build the model in fp32 and report each component's deviation from it on the same input");
   cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
   return {cmd, [f] { return run_bench(*f); }};
 }

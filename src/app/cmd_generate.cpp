@@ -1,11 +1,10 @@
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 
 #include "app/commands.h"
+#include "app/memory_usage.h"
 #include "app/progress_bar.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
@@ -19,18 +18,12 @@ namespace {
 struct GenerateFlags {
   std::string model, prompt, negative, sampler, scheduler = "default", init_img, output = "output.png";
   std::string rng = "cpu", precision = "auto", prediction, timestep_spacing;
-  bool negative_given = false, verbose = false;
+  bool negative_given = false, verbose = false, low_memory = false;
   int64_t seed = 42;
   int steps = 50, width = 0, height = 0, batch_count = 1, threads = 0;
   double cfg_scale = 7.5, strength = 0.75;
   std::vector<int> original_size, crop, target_size;
 };
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return double(usage.ru_maxrss) / 1024.0;
-}
 
 // batch_count 1: the name given; else name_1.png, name_2.png, ... (stable-diffusion.cpp's convention).
 std::string output_path(const std::string& base, int index, int count) {
@@ -48,8 +41,10 @@ std::array<int, 2> pair_flag(const std::vector<int>& v, const char* flag) {
 int run_generate(const GenerateFlags& f) {
   set_num_threads(f.threads);
   if (f.rng != "cpu") throw Error("--rng " + f.rng + " is not supported; only 'cpu' (torch CPU generator) exists");
-  if (f.precision == "bf16") throw Error("--precision bf16 is not available yet; use fp32 or auto");
   LoadOptions load;
+  load.precision = *precision_from_name(f.precision);
+  load.low_memory = f.low_memory;
+  if (f.low_memory) use_low_memory_buffers();
   if (f.prediction == "v") load.prediction = Prediction::V;
   if (f.prediction == "eps") load.prediction = Prediction::Epsilon;
 
@@ -75,9 +70,11 @@ int run_generate(const GenerateFlags& f) {
   const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
 
   if (f.verbose)
-    std::fprintf(stderr, "model: %s (%s, %s prediction: %s), loaded in %.2f s\n", f.model.c_str(),
-               std::string(model->defaults().name).c_str(), model->prediction() == Prediction::V ? "v" : "eps",
-               model->prediction_source().c_str(), load_seconds);
+    std::fprintf(stderr, "model: %s (%s, %s prediction: %s), %s%s, loaded in %.2f s\n", f.model.c_str(),
+                 std::string(model->defaults().name).c_str(), model->prediction() == Prediction::V ? "v" : "eps",
+                 model->prediction_source().c_str(), std::string(precision_name(load.precision)).c_str(),
+                 load.precision == Precision::Bf16 && !native_bf16() ? " (emulated: no native bf16 on this CPU)" : "",
+                 load_seconds);
   for (int i = 0; i < f.batch_count; ++i) {
     o.seed = first_seed + i;
     ProgressBar bar("sampling");
@@ -100,9 +97,9 @@ int run_generate(const GenerateFlags& f) {
     write_png(path, r.image, {{"parameters", format_parameters(p)}});
     std::fprintf(stderr,
                  "wrote %s (seed %lld): text encode %.2f s, sampling %.2f s (%d UNet calls), decode %.2f s, "
-                 "peak memory %.0f MB\n",
+                 "peak memory %.0f MiB\n",
                  path.c_str(), (long long)o.seed, r.times.text_encode, r.times.sampling, r.times.unet_calls,
-                 r.times.decode, peak_rss_mb());
+                 r.times.decode, peak_rss_mib());
   }
   return 0;
 }
@@ -136,13 +133,16 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("-o,--output", f->output, "Output PNG (batches: name_1.png, name_2.png, ...)")->capture_default_str();
   cmd->add_option("--rng", f->rng, "Noise generator: cpu = torch CPU generator, as diffusers")
       ->capture_default_str()->check(CLI::IsMember({"cpu"}));
-  cmd->add_option("--precision", f->precision, "Compute precision: fp32 (reference), bf16, auto (fastest the CPU supports)")
+  cmd->add_option("--precision", f->precision, "Compute precision: fp32 (reference), bf16 (half the memory; fast where the CPU has "
+                  "AVX512-BF16/AMX, emulated elsewhere), auto (bf16 where native, else fp32)")
       ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_option("--prediction", f->prediction, "What the UNet predicts (default: from the model)")
       ->check(CLI::IsMember({"eps", "v"}));
   cmd->add_option("--original-size", f->original_size, "SDXL micro-conditioning: original H W")->expected(2);
   cmd->add_option("--crop", f->crop, "SDXL micro-conditioning: crop top left")->expected(2);
   cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
+  cmd->add_flag("--low-memory", f->low_memory,
+                "Free the text encoders once the prompt is encoded and keep no spare activation buffers");
   cmd->add_flag("-v,--verbose", f->verbose, "Print more about what happens");
   return {cmd, [f] { return run_generate(*f); }};
 }

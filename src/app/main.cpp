@@ -3,9 +3,11 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/memory_usage.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  diffuse::app::return_large_frees_to_the_system();
   CLI::App app{"diffuse: Stable Diffusion text-to-image on the CPU, matching Hugging Face diffusers"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "diffuse 0.1");

@@ -11,6 +11,7 @@ struct Pool {
   std::mutex mutex;
   std::multimap<size_t, float*> idle;
   size_t idle_bytes = 0;
+  size_t capacity = BufferPool::kDefaultCapacityBytes;
 };
 
 Pool& pool() {
@@ -22,7 +23,7 @@ void release(float* buffer, size_t bytes) {
   Pool& p = pool();
   {
     std::lock_guard lock(p.mutex);
-    if (p.idle_bytes + bytes <= BufferPool::kCapacityBytes) {
+    if (p.idle_bytes + bytes <= p.capacity) {
       p.idle.emplace(bytes, buffer);
       p.idle_bytes += bytes;
       return;
@@ -32,6 +33,23 @@ void release(float* buffer, size_t bytes) {
 }
 
 }  // namespace
+
+size_t BufferPool::capacity() {
+  std::lock_guard lock(pool().mutex);
+  return pool().capacity;
+}
+
+void BufferPool::set_capacity(size_t bytes) {
+  Pool& p = pool();
+  std::lock_guard lock(p.mutex);
+  p.capacity = bytes;
+  while (p.idle_bytes > p.capacity) {  // largest first: fewest frees for the most memory
+    auto largest = std::prev(p.idle.end());
+    p.idle_bytes -= largest->first;
+    std::free(largest->second);
+    p.idle.erase(largest);
+  }
+}
 
 std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
   Pool& p = pool();

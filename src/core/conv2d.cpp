@@ -9,62 +9,50 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
-                           int kernel, int stride, int padding)
-    : Conv2dKernel(std::move(weight), std::move(bias), out_channels, in_channels, kernel, stride,
-                   Padding{padding, padding}) {}
-
-Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
-                           int kernel, int stride, Padding padding)
-    : weight_(std::move(weight)), bias_(std::move(bias)), out_(out_channels), in_(in_channels), kernel_(kernel),
-      stride_(stride), padding_(padding) {
+                           int kernel, int stride, Padding padding, Precision precision)
+    : weights_(std::move(weight), {{out_channels, in_channels, kernel, kernel}, dt::f32, tag::oihw}, precision),
+      bias_(std::move(bias)), out_(out_channels), in_(in_channels), kernel_(kernel), stride_(stride),
+      padding_(padding) {
   if (bias_.empty()) bias_.assign(size_t(out_), 0.0f);
 }
 
-const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w) const {
-  auto key = std::array<int64_t, 3>{n, h, w};
+const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w, Padding rows) const {
+  auto key = std::array<int64_t, 5>{n, h, w, rows.before, rows.after};
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
 
-  const int64_t oh = out_size(h), ow = out_size(w);
-  dnnl::memory::desc src_md({n, in_, h, w}, dt::f32, tag::nhwc);
+  const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
+  const dt operands = operand_type(precision());
+  dnnl::memory::desc src_md({n, in_, h, w}, operands, tag::nhwc);
   dnnl::memory::desc dst_md({n, out_, oh, ow}, dt::f32, tag::nhwc);
-  dnnl::memory::desc wei_any({out_, in_, kernel_, kernel_}, dt::f32, tag::any);
+  dnnl::memory::desc wei_any({out_, in_, kernel_, kernel_}, operands, tag::any);
   dnnl::memory::desc bias_md({out_}, dt::f32, tag::a);
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
                                        wei_any, bias_md, dst_md, {stride_, stride_},
-                                       {padding_.before, padding_.before}, {padding_.after, padding_.after});
+                                       {rows.before, padding_.before}, {rows.after, padding_.after});
   dnnl::convolution_forward::primitive_desc pd(desc, dnnl_engine());
 
   auto plan = std::make_shared<Plan>();
   plan->prim = dnnl::convolution_forward(pd);
-  if (!prepared_) {
-    dnnl::memory oihw({{out_, in_, kernel_, kernel_}, dt::f32, tag::oihw}, dnnl_engine(), weight_.data());
-    prepared_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-    dnnl::reorder(oihw, prepared_).execute(dnnl_stream(), oihw, prepared_);
-    dnnl_stream().wait();
-    std::vector<float>().swap(weight_);
-  }
-  if (pd.weights_desc() == prepared_.get_desc()) {
-    plan->weights = prepared_;
-  } else {
-    plan->weights = dnnl::memory(pd.weights_desc(), dnnl_engine());
-    dnnl::reorder(prepared_, plan->weights).execute(dnnl_stream(), prepared_, plan->weights);
-  }
+  plan->weights_layout = pd.weights_desc();
   plan->bias = dnnl::memory(bias_md, dnnl_engine(), const_cast<float*>(bias_.data()));
-  dnnl_stream().wait();
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
-Tensor Conv2dKernel::forward(const Tensor& x) const {
+Tensor Conv2dKernel::forward(const Tensor& x) const { return forward(x, padding_); }
+
+Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
   if (x.rank() != 4 || x.dim(3) != in_)
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
-  const Plan& plan = plan_for(n, h, w);
-  const int64_t oh = out_size(h), ow = out_size(w);
+  const Plan& plan = plan_for(n, h, w, rows);
+  const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
   Tensor y({n, oh, ow, out_});
-  dnnl::memory src({{n, in_, h, w}, dt::f32, tag::nhwc}, dnnl_engine(), const_cast<float*>(x.data()));
+  Tensor scratch;
+  const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);
+  dnnl::memory src({{n, in_, h, w}, in.type, tag::nhwc}, dnnl_engine(), const_cast<void*>(in.data));
   dnnl::memory dst({{n, out_, oh, ow}, dt::f32, tag::nhwc}, dnnl_engine(), y.data());
   plan.prim.execute(dnnl_stream(), {{DNNL_ARG_SRC, src},
-                                    {DNNL_ARG_WEIGHTS, plan.weights},
+                                    {DNNL_ARG_WEIGHTS, weights_.get(plan.weights_layout)},
                                     {DNNL_ARG_BIAS, plan.bias},
                                     {DNNL_ARG_DST, dst}});
   dnnl_stream().wait();

@@ -76,14 +76,6 @@ uint16_t float_to_half(float f) {
   return sign | uint16_t((absx - 0x38000000) >> 13);
 }
 
-uint16_t float_to_bf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffff) > 0x7f800000) return uint16_t((x >> 16) | 0x40);
-  x += 0x7fff + ((x >> 16) & 1);
-  return uint16_t(x >> 16);
-}
-
 // Stored tensors need not be aligned to their element size (safetensors offsets are arbitrary),
 // so elements are read through memcpy, which compiles to plain unaligned loads.
 template <typename T>

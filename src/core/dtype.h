@@ -22,7 +22,15 @@ inline float bf16_to_float(uint16_t b) {
   std::memcpy(&f, &bits, 4);
   return f;
 }
-uint16_t float_to_bf16(float f);  // round to nearest even, NaN stays NaN
+// Round to nearest even; a NaN gets its quiet bit set instead of rounding into Inf. Branch-free,
+// so loops over it vectorise.
+inline uint16_t float_to_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (x >> 16) | 0x40u;
+  return uint16_t((x & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
 
 // Converts `count` elements of `src` (any numeric dtype) to float.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t count);

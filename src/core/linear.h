@@ -6,37 +6,47 @@
 
 #include <dnnl.hpp>
 
+#include "core/packed_weights.h"
 #include "core/tensor.h"
 
 namespace diffuse {
 
-// y = x W^T + b over the last dimension, through oneDNN's matmul. W keeps the checkpoint's
-// [out, in] layout: oneDNN reads it transposed in place, so no second copy exists.
+// y = x W^T + b over the last dimension, through oneDNN's matmul. W is packed once into the
+// matmul's preferred layout in the compute precision; the output is always fp32.
 class LinearKernel {
  public:
   // An activation oneDNN applies to the output as it is written (vectorised, no extra pass).
   enum class Activation { None, GeluErf };
 
   LinearKernel() = default;
+  // weight: [out, in] as the checkpoint stores it.
   LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features,
-               Activation activation = Activation::None);
+               Activation activation = Activation::None, Precision precision = Precision::Fp32);
 
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
   int out_features() const { return out_; }
   int in_features() const { return in_; }
+  Precision precision() const { return weights_.precision(); }
 
  private:
-  const dnnl::matmul& plan_for(int64_t rows) const;
+  struct Plan {
+    dnnl::matmul prim;
+    dnnl::memory::desc weights_layout;
+  };
+  const Plan& plan_for(int64_t rows) const;
 
-  std::vector<float> weight_, bias_;
+  PackedWeights weights_;
+  std::vector<float> bias_;
   int out_ = 0, in_ = 0;
   Activation activation_ = Activation::None;
-  mutable std::map<int64_t, std::shared_ptr<dnnl::matmul>> plans_;
+  mutable std::map<int64_t, std::shared_ptr<Plan>> plans_;
 };
 
 // softmax(q k^T * scale) v for `heads` heads of size C/heads, q: [B,Tq,C], k,v: [B,Tk,C];
 // `causal` hides keys after the query's own position (CLIP's text transformer).
-// Queries are processed in chunks so the score matrix never exceeds a few tens of MiB.
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal = false);
+// Queries are processed in chunks so the score matrix never exceeds a few tens of MiB. The two
+// products run in `precision`; scores and softmax stay fp32.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal = false,
+                 Precision precision = Precision::Fp32);
 
 }  // namespace diffuse

@@ -20,10 +20,10 @@ static void require_same(const Tensor& a, const Tensor& b, const char* op) {
     throw Error(std::string(op) + ": shapes differ: " + shape_string(a.shape()) + " vs " + shape_string(b.shape()));
 }
 
-Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
+Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
                   float eps, Activation act) {
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
-  Tensor y(x.shape());
+  Tensor y = x.sole_owner() ? x : Tensor(x.shape());
   const size_t channels = static_cast<size_t>(c);
   std::vector<double> sum(channels), sq(channels);
   std::vector<float> scale(channels), shift(channels);
@@ -158,14 +158,16 @@ Tensor nhwc_to_nchw(const Tensor& x) {
   return y;
 }
 
-Tensor upsample_nearest2x(const Tensor& x) {
-  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-  Tensor y({n, 2 * h, 2 * w, c});
-#pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
+Tensor upsample_nearest2x(const Tensor& x) { return upsample_nearest2x_rows(x, 0, 2 * x.dim(1)); }
+
+Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3), rows = last - first;
+  Tensor y({n, rows, 2 * w, c});
+#pragma omp parallel for collapse(2) if (y.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
-    for (int64_t i = 0; i < 2 * h; ++i)
+    for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < 2 * w; ++j)
-        std::memcpy(y.data() + ((b * 2 * h + i) * 2 * w + j) * c, x.data() + ((b * h + i / 2) * w + j / 2) * c,
+        std::memcpy(y.data() + ((b * rows + i) * 2 * w + j) * c, x.data() + ((b * h + (first + i) / 2) * w + j / 2) * c,
                     size_t(c) * sizeof(float));
   return y;
 }

@@ -10,7 +10,8 @@ namespace diffuse::ops {
 enum class Activation { None, SiLU };
 
 // GroupNorm over NHWC [N,H,W,C]; statistics in double for parity with the reference.
-Tensor group_norm(const Tensor& x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
+// Writes in place when x is handed over (std::move) and nothing else holds its storage.
+Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
                   float eps, Activation act = Activation::None);
 // LayerNorm over the last dimension.
 Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps);
@@ -27,6 +28,8 @@ void scale_(Tensor& x, float s);
 Tensor nchw_to_nhwc(const Tensor& x);
 Tensor nhwc_to_nchw(const Tensor& x);
 Tensor upsample_nearest2x(const Tensor& x);                 // NHWC
+// Rows [first, last) of upsample_nearest2x(x), without making the rest.
+Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last);
 Tensor concat_last(const Tensor& a, const Tensor& b);       // along the last dim (channels, in NHWC)
 Tensor concat_batch(const Tensor& a, const Tensor& b);      // along dim 0
 

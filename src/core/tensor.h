@@ -27,6 +27,8 @@ class Tensor {
   int rank() const { return int(shape_.size()); }
   int64_t numel() const { return shape_numel(shape_); }
   bool empty() const { return !storage_; }
+  // No other tensor shares the storage: an op given this tensor by value may write into it.
+  bool sole_owner() const { return storage_.use_count() == 1; }
 
   Tensor reshape(Shape shape) const;
   Tensor clone() const;

@@ -44,7 +44,8 @@ ClipTextModel::ClipTextModel(const Weights& w, const ClipTextConfig& config) : c
 
 Tensor ClipTextModel::layer_forward(const Layer& l, const Tensor& x) const {
   Tensor h = l.layer_norm1(x);
-  Tensor a = l.out_proj(attention(l.q_proj(h), l.k_proj(h), l.v_proj(h), config_.heads, /*causal=*/true));
+  Tensor a = l.out_proj(attention(l.q_proj(h), l.k_proj(h), l.v_proj(h), config_.heads, /*causal=*/true,
+                                    l.q_proj.kernel.precision()));
   ops::add_(a, x);
   Tensor m = l.fc1(l.layer_norm2(a));
   config_.quick_gelu ? ops::quick_gelu_(m) : ops::gelu_(m);

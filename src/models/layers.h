@@ -1,6 +1,8 @@
 #pragma once
 // The building blocks shared by the text encoders, UNet and VAE, each loaded from the
 // checkpoint's own tensor names (".weight", ".bias") under a prefix.
+#include <optional>
+
 #include "core/conv2d.h"
 #include "core/linear.h"
 #include "core/ops.h"
@@ -21,7 +23,9 @@ struct Linear {
 
 struct Conv2d {
   Conv2dKernel kernel;
-  static Conv2d load(const Weights& w, int in, int out, int kernel, int stride = 1, int padding = -1);
+  // Padding defaults to "same" (kernel / 2 on every side).
+  static Conv2d load(const Weights& w, int in, int out, int kernel, int stride = 1,
+                     std::optional<Conv2dKernel::Padding> padding = std::nullopt);
   Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
 };
 
@@ -30,8 +34,9 @@ struct GroupNorm {
   int groups = 32;
   float eps = 1e-5f;
   static GroupNorm load(const Weights& w, int channels, int groups = 32, float eps = 1e-5f);
-  Tensor operator()(const Tensor& x, ops::Activation act = ops::Activation::None) const {
-    return ops::group_norm(x, groups, gamma, beta, eps, act);
+  // Normalises in place when given its input by std::move.
+  Tensor operator()(Tensor x, ops::Activation act = ops::Activation::None) const {
+    return ops::group_norm(std::move(x), groups, gamma, beta, eps, act);
   }
 };
 

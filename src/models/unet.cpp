@@ -94,7 +94,7 @@ UNet::UNet(const Weights& w, const UNetConfig& c) : config_(c) {
     }
     if (level + 1 < levels) {
       Block b;
-      b.downsample = Conv2d::load(w.sub(block_name("input_blocks", index, 0) + ".op"), ch, ch, 3, 2, 1);
+      b.downsample = Conv2d::load(w.sub(block_name("input_blocks", index, 0) + ".op"), ch, ch, 3, /*stride=*/2);
       input_blocks.push_back(std::move(b));
       skip_channels.push_back(ch);
       ++index;
@@ -175,7 +175,7 @@ Tensor UNet::forward(const Tensor& x_nchw, const std::vector<float>& t, const Te
     skips.pop_back();
     h = run_block(b, h, emb, context);
   }
-  return ops::nhwc_to_nchw(out_conv(out_norm(h, ops::Activation::SiLU)));
+  return ops::nhwc_to_nchw(out_conv(out_norm(std::move(h), ops::Activation::SiLU)));
 }
 
 }  // namespace diffuse

@@ -16,7 +16,7 @@ ResBlock ResBlock::load(const Weights& w, int in, int out, int emb_dim) {
 Tensor ResBlock::operator()(const Tensor& x, const Tensor& emb_silu) const {
   Tensor h = in_conv(in_norm(x, ops::Activation::SiLU));
   ops::add_channels_(h, emb_proj(emb_silu));
-  h = out_conv(out_norm(h, ops::Activation::SiLU));
+  h = out_conv(out_norm(std::move(h), ops::Activation::SiLU));
   ops::add_(h, skip_connection ? (*skip_connection)(x) : x);
   return h;
 }
@@ -41,12 +41,14 @@ TransformerBlock TransformerBlock::load(const Weights& w, int c, int context_dim
 }
 
 Tensor TransformerBlock::operator()(const Tensor& x, const Tensor& context) const {
+  // The attention products run in the precision of the projections around them.
+  const Precision precision = attn1_q.kernel.precision();
   Tensor h = norm1(x);
-  Tensor a = attn1_out(attention(attn1_q(h), attn1_k(h), attn1_v(h), heads));
+  Tensor a = attn1_out(attention(attn1_q(h), attn1_k(h), attn1_v(h), heads, false, precision));
   ops::add_(a, x);
 
   h = norm2(a);
-  Tensor c = attn2_out(attention(attn2_q(h), attn2_k(context), attn2_v(context), heads));
+  Tensor c = attn2_out(attention(attn2_q(h), attn2_k(context), attn2_v(context), heads, false, precision));
   ops::add_(c, a);
 
   const Tensor h3 = norm3(c);

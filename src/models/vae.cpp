@@ -33,10 +33,15 @@ Vae::ResnetBlock Vae::ResnetBlock::load(const Weights& w, int in, int out) {
   return b;
 }
 
-Tensor Vae::ResnetBlock::operator()(const Tensor& x) const {
-  Tensor h = conv1(norm1(x, kSiLU));
-  h = conv2(norm2(h, kSiLU));
-  ops::add_(h, nin_shortcut ? (*nin_shortcut)(x) : x);
+// The shortcut is taken first so that, when nothing else holds x, norm1 can overwrite it: at
+// 512x512 the decoder's first full-resolution block has 256 MiB inputs.
+Tensor Vae::ResnetBlock::operator()(Tensor x) const {
+  Tensor shortcut = nin_shortcut ? (*nin_shortcut)(x) : x;
+  x = norm1(std::move(x), kSiLU);  // into a new tensor when x is the shortcut itself
+  Tensor h = conv1(x);
+  x = Tensor();
+  h = conv2(norm2(std::move(h), kSiLU));
+  ops::add_(h, shortcut);
   return h;
 }
 
@@ -48,7 +53,7 @@ Vae::AttnBlock Vae::AttnBlock::load(const Weights& w, int c) {
 Tensor Vae::AttnBlock::operator()(const Tensor& x) const {
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   const Tensor h = norm(x).reshape({n, hw, c});  // NHWC is already [N, HW, C]: no transpose
-  Tensor out = proj_out(attention(q(h), k(h), v(h), /*heads=*/1)).reshape(x.shape());
+  Tensor out = proj_out(attention(q(h), k(h), v(h), /*heads=*/1, false, q.kernel.precision())).reshape(x.shape());
   ops::add_(out, x);
   return out;
 }
@@ -73,10 +78,8 @@ Vae::Encoder Vae::load_encoder(const Weights& w, const VaeConfig& config) {
     }
     if (i + 1 < ch.size()) {
       // diffusers' Downsample2D pads (0, 1, 0, 1), right and bottom only, then convolves unpadded.
-      const Weights conv = level.sub("downsample.conv");
-      const int c = ch[i];
-      down.downsample = Conv2d{Conv2dKernel(conv.get("weight", {c, c, 3, 3}), conv.get("bias", {c}), c, c, 3,
-                                            /*stride=*/2, Conv2dKernel::Padding{0, 1})};
+      down.downsample = Conv2d::load(level.sub("downsample.conv"), ch[i], ch[i], 3, /*stride=*/2,
+                                     Conv2dKernel::Padding{0, 1});
     }
   }
   return e;
@@ -107,6 +110,31 @@ Vae::Vae(const Weights& w, const VaeConfig& config)
       quant_conv_(Conv2d::load(w.sub("quant_conv"), 2 * config.latent_channels, 2 * config.latent_channels, 1)),
       post_quant_conv_(Conv2d::load(w.sub("post_quant_conv"), config.latent_channels, config.latent_channels, 1)) {}
 
+namespace {
+
+// Nearest 2x upsampling then a 3x3 "same" convolution, made in bands of output rows: the
+// upsampled activation is the decoder's largest (256 channels at full resolution: 256 MiB at
+// 512x512, 1 GiB at 1024x1024) and only a band of it, with one halo row each side, exists at once.
+Tensor upsample_conv(const Conv2d& conv, const Tensor& x) {
+  constexpr int64_t kBandBytes = int64_t(32) << 20;
+  const int64_t n = x.dim(0), height = 2 * x.dim(1), width = 2 * x.dim(2), out = conv.kernel.out_channels();
+  const int64_t band = std::clamp<int64_t>(kBandBytes / (n * width * x.dim(3) * 4), 8, height);
+  Tensor y({n, height, width, out});
+  for (int64_t r0 = 0; r0 < height; r0 += band) {
+    const int64_t r1 = std::min(height, r0 + band);
+    const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min(height, r1 + 1);
+    const Tensor rows = conv.kernel.forward(ops::upsample_nearest2x_rows(x, u0, u1),
+                                            {int(r0 == 0), int(r1 == height)});
+    const int64_t row_floats = width * out;
+    for (int64_t b = 0; b < n; ++b)
+      std::copy_n(rows.data() + b * (r1 - r0) * row_floats, (r1 - r0) * row_floats,
+                  y.data() + (b * height + r0) * row_floats);
+  }
+  return y;
+}
+
+}  // namespace
+
 // Each stage replaces `h`, so the previous activation is freed as soon as the next exists:
 // at 512x512 the top levels hold 512x512x128 floats (128 MiB) per activation.
 Tensor Vae::decode(const Tensor& z) const {
@@ -116,10 +144,10 @@ Tensor Vae::decode(const Tensor& z) const {
   Tensor h = decoder_.conv_in(post_quant_conv_(ops::nchw_to_nhwc(z)));
   h = decoder_.mid(h);
   for (auto level = decoder_.up.rbegin(); level != decoder_.up.rend(); ++level) {
-    for (const ResnetBlock& block : level->block) h = block(h);
-    if (level->upsample) h = (*level->upsample)(ops::upsample_nearest2x(h));
+    for (const ResnetBlock& block : level->block) h = block(std::move(h));
+    if (level->upsample) h = upsample_conv(*level->upsample, h);
   }
-  h = decoder_.conv_out(decoder_.norm_out(h, kSiLU));
+  h = decoder_.conv_out(decoder_.norm_out(std::move(h), kSiLU));
   return ops::nhwc_to_nchw(h);
 }
 
@@ -129,11 +157,11 @@ Vae::Moments Vae::encode(const Tensor& image) const {
                 " channels, got " + shape_string(image.shape()));
   Tensor h = encoder_.conv_in(ops::nchw_to_nhwc(image));
   for (const Down& level : encoder_.down) {
-    for (const ResnetBlock& block : level.block) h = block(h);
+    for (const ResnetBlock& block : level.block) h = block(std::move(h));
     if (level.downsample) h = (*level.downsample)(h);
   }
   h = encoder_.mid(h);
-  h = quant_conv_(encoder_.conv_out(encoder_.norm_out(h, kSiLU)));
+  h = quant_conv_(encoder_.conv_out(encoder_.norm_out(std::move(h), kSiLU)));
 
   // The channels are [mean, logvar] (torch.chunk(moments, 2, dim=1)).
   const int64_t positions = h.numel() / h.dim(3), l = config_.latent_channels;

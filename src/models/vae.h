@@ -48,7 +48,7 @@ class Vae {
     Conv2d conv1, conv2;
     std::optional<Conv2d> nin_shortcut;
     static ResnetBlock load(const Weights& w, int in, int out);
-    Tensor operator()(const Tensor& x) const;
+    Tensor operator()(Tensor x) const;  // in place where x is handed over (std::move)
   };
   // Single-head self-attention over all H*W positions, with a residual.
   struct AttnBlock {

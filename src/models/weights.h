@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 #include "io/tensor_archive.h"
 
@@ -12,7 +13,9 @@ namespace diffuse {
 // Every lookup validates presence and shape, and names the full tensor on failure.
 class Weights {
  public:
-  Weights(const TensorArchive& archive, std::string component) : archive_(&archive), component_(std::move(component)) {}
+  // `precision`: what the layers loaded from these weights compute in (and store their weights as).
+  Weights(const TensorArchive& archive, std::string component, Precision precision = Precision::Fp32)
+      : archive_(&archive), component_(std::move(component)), precision_(precision) {}
 
   Weights sub(const std::string& name) const;
   bool has(const std::string& name) const;
@@ -20,12 +23,14 @@ class Weights {
   // Values as fp32; `expected` may contain -1 for "any size here".
   std::vector<float> get(const std::string& name, const Shape& expected) const;
   std::string full_name(const std::string& name) const { return prefix_ + name; }
+  Precision precision() const { return precision_; }
 
  private:
   const StoredTensor& find(const std::string& name) const;
   const TensorArchive* archive_;
   std::string component_;  // "unet", "vae", "text encoder": for messages
   std::string prefix_;
+  Precision precision_;
 };
 
 }  // namespace diffuse

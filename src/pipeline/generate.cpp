@@ -87,7 +87,7 @@ GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, 
   std::vector<std::string> prompts;
   if (guided) prompts.push_back(o.negative_prompt.value_or(""));
   prompts.push_back(o.prompt);
-  Conditioning cond = model.encode_text(prompts);
+  Conditioning cond = model.conditioning(prompts);
   if (guided && family == Family::SDXL && !o.negative_prompt) {  // force_zeros_for_empty_prompt
     std::fill_n(cond.context.data(), cond.context.numel() / 2, 0.0f);
     std::fill_n(cond.pooled.data(), cond.pooled.numel() / 2, 0.0f);

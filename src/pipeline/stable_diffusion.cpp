@@ -43,6 +43,8 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   sd->files_ = std::move(model_files);
   const ModelFiles& files = sd->files_;
   sd->family_ = detect_family(files);
+  sd->precision_ = options.precision;
+  sd->low_memory_ = options.low_memory;
   const FamilyDefaults& defaults = family_defaults(sd->family_);
   const size_t expected_encoders = sd->family_ == Family::SDXL ? 2 : 1;
   if (files.text_encoders.size() != expected_encoders)
@@ -65,7 +67,7 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   // Each component's stored bytes are let go as soon as it lives in compute precision, so the
   // stored and converted copies of the whole model never coexist.
   for (size_t i = 0; i < files.text_encoders.size(); ++i) {
-    Weights w(files.text_encoders[i], "text encoder " + std::to_string(i + 1));
+    Weights w(files.text_encoders[i], "text encoder " + std::to_string(i + 1), options.precision);
     ClipTextConfig config = ClipTextConfig::detect(w);
     config.quick_gelu = uses_quick_gelu(files, sd->family_, i);
     config.pad_id = defaults.text_pad_ids[i];
@@ -75,16 +77,28 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   }
 
   const int pooled_dim = sd->family_ == Family::SDXL ? sd->text_encoders_[1].config().projection_dim : 0;
-  Weights unet_weights(files.unet, "unet");
+  Weights unet_weights(files.unet, "unet", options.precision);
   sd->unet_.emplace(unet_weights, UNetConfig::detect(unet_weights, pooled_dim));
   sd->files_.unet.drop_data();
-  Weights vae_weights(files.vae, "vae");
+  Weights vae_weights(files.vae, "vae", options.precision);
   sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
   sd->files_.vae.drop_data();
   return sd;
 }
 
+Conditioning StableDiffusion::conditioning(const std::vector<std::string>& prompts) const {
+  if (prompts != last_prompts_) {
+    last_conditioning_ = encode_text(prompts);
+    last_prompts_ = prompts;
+  }
+  if (low_memory_) std::vector<ClipTextModel>().swap(text_encoders_);
+  return last_conditioning_;
+}
+
 Conditioning StableDiffusion::encode_text(const std::vector<std::string>& prompts) const {
+  if (text_encoders_.empty())
+    throw Error(files_.source + ": the text encoders were freed after the first prompt (low-memory mode); "
+                "load the model again to encode other prompts");
   const int batch = int(prompts.size());
   std::vector<ClipTextOutput> outputs;
   for (size_t i = 0; i < text_encoders_.size(); ++i) {

@@ -17,6 +17,10 @@ namespace diffuse {
 
 struct LoadOptions {
   std::optional<Prediction> prediction;  // the user's --prediction, overriding configs and heuristics
+  Precision precision = Precision::Fp32;  // of every component's matrix work and stored weights
+  // Free the text encoders once they have encoded (their output is kept for those prompts), so
+  // they do not sit next to the UNet while it samples.
+  bool low_memory = false;
 };
 
 // Text conditioning for a batch of prompts.
@@ -41,11 +45,17 @@ class StableDiffusion {
   const SchedulerConfig& scheduler_config() const { return scheduler_; }
   const std::string& default_sampler() const { return default_sampler_; }
   float vae_scaling_factor() const { return vae_scale_; }
+  Precision precision() const { return precision_; }
   const UNet& unet() const { return *unet_; }
   const Vae& vae() const { return *vae_; }
   const std::vector<ClipTextModel>& text_encoders() const { return text_encoders_; }
 
+  // Runs the text encoders (an Error once they were released).
   Conditioning encode_text(const std::vector<std::string>& prompts) const;
+  // encode_text, remembering the last prompts' result: another image of the same prompts (a new
+  // seed) does not encode again, and a low-memory model can make it after its text encoders are gone.
+  Conditioning conditioning(const std::vector<std::string>& prompts) const;
+  void release_text_encoders() { std::vector<ClipTextModel>().swap(text_encoders_); }
 
  private:
   StableDiffusion() = default;
@@ -55,7 +65,12 @@ class StableDiffusion {
   SchedulerConfig scheduler_;
   std::string prediction_source_, default_sampler_;
   float vae_scale_ = 0.18215f;
-  std::vector<ClipTextModel> text_encoders_;
+  Precision precision_ = Precision::Fp32;
+  bool low_memory_ = false;
+  // What conditioning() keeps between calls; mutable like a cache, which is what it is.
+  mutable std::vector<ClipTextModel> text_encoders_;
+  mutable std::vector<std::string> last_prompts_;
+  mutable Conditioning last_conditioning_;
   std::vector<const ClipTokenizer*> tokenizers_;
   std::unique_ptr<ClipTokenizer> folder_tokenizer_;
   std::optional<UNet> unet_;

@@ -1,0 +1,168 @@
+// The bf16 path. Its kernels must compute exactly what the fp32 kernels compute on bf16-rounded
+// operands (fp32 accumulation), whether bf16 runs natively or emulated; and its whole-model
+// deviation from diffusers' fp32 outputs is bounded by the tolerances stated here.
+#include <cmath>
+#include <random>
+
+#include "core/conv2d.h"
+#include "core/dtype.h"
+#include "core/linear.h"
+#include "golden.h"
+#include "pipeline/generate.h"
+#include "pipeline_cases.h"
+
+namespace diffuse {
+namespace {
+
+using testing::close_to;
+using testing::fixture;
+using testing::golden;
+using testing::Golden;
+using testing::tensor_of;
+
+std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+std::vector<float> rounded(std::vector<float> v) {
+  round_to_bf16(v.data(), v.data(), v.size());
+  return v;
+}
+
+Golden as_golden(const Tensor& t) { return {t.shape(), t.to_vector()}; }
+
+// Same products, summed in another order: a few fp32 ulps of the largest partial sums.
+constexpr double kReorderTolerance = 1e-5;
+
+TEST(Bf16, BulkConversionsMatchTheScalarRounding) {
+  std::vector<float> v = random_values(100000, 1, 1e3f);
+  v.insert(v.end(), {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f + std::ldexp(1.0f, -8), 3.4e38f, 1e-40f});
+  std::vector<uint16_t> bits(v.size());
+  std::vector<float> round_trip(v.size()), widened(v.size());
+  to_bf16(v.data(), bits.data(), v.size());
+  round_to_bf16(v.data(), round_trip.data(), v.size());
+  bf16_to_f32(bits.data(), widened.data(), v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    ASSERT_EQ(bits[i], float_to_bf16(v[i])) << "element " << i << " = " << v[i];
+    const float expected = bf16_to_float(float_to_bf16(v[i]));
+    if (std::isnan(expected)) {
+      ASSERT_TRUE(std::isnan(round_trip[i]) && std::isnan(widened[i])) << "element " << i;
+    } else {
+      ASSERT_EQ(round_trip[i], expected) << "element " << i;
+      ASSERT_EQ(widened[i], expected) << "element " << i;
+    }
+  }
+}
+
+TEST(Bf16, AutoMeansBf16ExactlyWhereItIsNative) {
+  EXPECT_EQ(*precision_from_name("auto"), native_bf16() ? Precision::Bf16 : Precision::Fp32);
+  EXPECT_EQ(precision_from_name("fp16"), std::nullopt);
+}
+
+TEST(Bf16, LinearIsFp32OnRoundedOperands) {
+  const int in = 96, out = 80, rows = 37;
+  const std::vector<float> w = random_values(size_t(in) * out, 2, 0.1f), b = random_values(out, 3);
+  const Tensor x = Tensor::from({rows, in}, random_values(size_t(rows) * in, 4));
+  for (auto activation : {LinearKernel::Activation::None, LinearKernel::Activation::GeluErf}) {
+    const LinearKernel bf16(w, b, out, in, activation, Precision::Bf16);
+    const LinearKernel reference(rounded(w), b, out, in, activation, Precision::Fp32);
+    EXPECT_TRUE(close_to("linear", bf16.forward(x).to_vector(),
+                         as_golden(reference.forward(Tensor::from(x.shape(), rounded(x.to_vector())))),
+                         kReorderTolerance));
+  }
+}
+
+TEST(Bf16, ConvIsFp32OnRoundedOperandsAtEveryShape) {
+  const int in = 24, out = 40;
+  const std::vector<float> w = random_values(size_t(out) * in * 9, 5, 0.1f), b = random_values(out, 6);
+  const Conv2dKernel bf16(w, b, out, in, 3, 1, {1, 1}, Precision::Bf16);
+  const Conv2dKernel reference(rounded(w), b, out, in, 3, 1, {1, 1}, Precision::Fp32);
+  // A second shape makes a second plan, which may want the weights in another layout.
+  for (const Shape& shape : {Shape{2, 9, 11, in}, Shape{1, 32, 32, in}}) {
+    const Tensor x = Tensor::from(shape, random_values(size_t(shape_numel(shape)), 7));
+    EXPECT_TRUE(close_to("conv " + shape_string(shape), bf16.forward(x).to_vector(),
+                         as_golden(reference.forward(Tensor::from(shape, rounded(x.to_vector())))),
+                         kReorderTolerance));
+  }
+}
+
+// softmax(round(q) round(k)^T * scale), rounded, times round(v): the bf16 kernel's arithmetic.
+Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal) {
+  const int64_t batch = q.dim(0), tq = q.dim(1), tk = k.dim(1), c = q.dim(2), d = c / heads;
+  const std::vector<float> qr = rounded(q.to_vector()), kr = rounded(k.to_vector()), vr = rounded(v.to_vector());
+  Tensor out = Tensor::zeros({batch, tq, c});
+  std::vector<float> p(static_cast<size_t>(tk));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < tq; ++i) {
+        const int64_t keys = causal ? i + 1 : tk;
+        float max_score = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < keys; ++j) {
+          double s = 0;
+          for (int64_t e = 0; e < d; ++e) s += double(qr[(b * tq + i) * c + h * d + e]) * kr[(b * tk + j) * c + h * d + e];
+          p[j] = float(s / std::sqrt(double(d)));
+          max_score = std::max(max_score, p[j]);
+        }
+        for (int64_t j = 0; j < keys; ++j) sum += (p[j] = std::exp(p[j] - max_score));
+        for (int64_t j = 0; j < keys; ++j) p[j] = bf16_to_float(float_to_bf16(p[j] / sum));
+        for (int64_t e = 0; e < d; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < keys; ++j) acc += double(p[j]) * vr[(b * tk + j) * c + h * d + e];
+          out.data()[(b * tq + i) * c + h * d + e] = float(acc);
+        }
+      }
+  return out;
+}
+
+TEST(Bf16, AttentionRoundsItsOperandsAndProbabilities) {
+  for (bool causal : {false, true}) {
+    const Tensor q = Tensor::from({2, 19, 32}, random_values(2 * 19 * 32, 8));
+    const Tensor k = Tensor::from({2, 19, 32}, random_values(2 * 19 * 32, 9));
+    const Tensor v = Tensor::from({2, 19, 32}, random_values(2 * 19 * 32, 10));
+    const Tensor got = attention(q, k, v, 4, causal, Precision::Bf16);
+    // Probabilities near a rounding boundary may round the other way after a 1-ulp softmax
+    // difference: one bf16 step (2^-8 relative) of one probability.
+    EXPECT_TRUE(close_to(causal ? "causal attention" : "attention", got.to_vector(),
+                         as_golden(reference_attention(q, k, v, 4, causal)), 2e-3));
+  }
+}
+
+// Whole tiny models in bf16 against diffusers' fp32 outputs. The bounds are the measured
+// deviation with a margin (bf16 keeps 8 significant bits: 2^-9 = 2e-3 relative per rounding).
+TEST(Bf16, Sd1UnetStaysCloseToFp32) {
+  ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));
+  Weights w(files.unet, "unet", Precision::Bf16);
+  UNet unet(w, UNetConfig::detect(w));
+  TensorArchive expected = load_safetensors(fixture("sd1-tiny/expected/unet.safetensors"));
+  const Tensor out = unet.forward(tensor_of(golden(expected, "x")), golden(expected, "t").values,
+                                  tensor_of(golden(expected, "context")));
+  EXPECT_TRUE(close_to("sd1 unet out (bf16)", out.to_vector(), golden(expected, "out"), 2e-2));
+}
+
+TEST(Bf16, Sd1GenerationStaysCloseToFp32) {
+  LoadOptions options;
+  options.precision = Precision::Bf16;
+  const auto model = StableDiffusion::load(fixture("sd1-tiny/model.safetensors"), options);
+  const testing::PipelineCase c = testing::pipeline_cases("sd1-tiny").front();
+  const TensorArchive expected = load_safetensors(fixture("sd1-tiny/" + c.file));
+  const GenerateResult r = generate(*model, testing::generate_options(c));
+  // A whole sampling run compounds the rounding step after step (the tiny random UNet amplifies
+  // it more than a trained one), so the image is held to its mean and worst pixel.
+  const Golden u8 = golden(expected, "image_u8");
+  double sum = 0, worst = 0;
+  for (size_t i = 0; i < u8.values.size(); ++i) {
+    const double d = std::abs(double(r.image.rgb[i]) - u8.values[i]);
+    sum += d;
+    worst = std::max(worst, d);
+  }
+  const double mean = sum / double(u8.values.size());
+  EXPECT_LE(mean, 3.0) << "sd1 " << c.id << " image (bf16): mean |diff| in LSB, worst " << worst;
+  EXPECT_LE(worst, 32.0) << "sd1 " << c.id << " image (bf16): worst |diff| in LSB, mean " << mean;
+}
+
+}  // namespace
+}  // namespace diffuse
