@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "core/attention.h"
 #include "core/conv2d.h"
 #include "core/linear.h"
 #include "core/ops.h"

@@ -143,21 +143,34 @@ TEST(Cli, PngCarriesParametersAndInfoPrintsThem) {
   EXPECT_NE(info.out.find("Seed: 7"), std::string::npos) << info.out;
 }
 
+CliRun tiny_batch(std::vector<std::string> extra) {
+  std::vector<std::string> a{"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", "x", "-W", "64",
+                             "-H", "64", "--steps", "2"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return run(a);
+}
+
 TEST(Cli, BatchUsesSuccessiveSeeds) {
   const fs::path base = scratch_dir() / "batch.png";
-  const std::vector<std::string> common{"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", "x", "-W", "64",
-                                        "-H", "64", "--steps", "2"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> a = common;
-    a.insert(a.end(), extra.begin(), extra.end());
-    return run(a);
-  };
+  auto with = tiny_batch;
   ASSERT_EQ(with({"-b", "2", "-s", "10", "-o", base.string()}).status, 0);
   const fs::path single = scratch_dir() / "seed11.png";
   ASSERT_EQ(with({"-s", "11", "-o", single.string()}).status, 0);
   EXPECT_TRUE(fs::exists(scratch_dir() / "batch_1.png"));
   EXPECT_EQ(read_png((scratch_dir() / "batch_2.png").string()).rgb, read_png(single.string()).rgb)
       << "image 2 of a batch seeded 10 should be the seed-11 image";
+}
+
+// --low-memory samples both images, frees the UNet, then decodes them: the images must not change.
+TEST(Cli, LowMemoryBatchMakesTheSameImages) {
+  const fs::path normal = scratch_dir() / "normal.png", low = scratch_dir() / "low.png";
+  ASSERT_EQ(tiny_batch({"-b", "2", "-s", "3", "-o", normal.string()}).status, 0);
+  const CliRun r = tiny_batch({"-b", "2", "-s", "3", "--low-memory", "-o", low.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* suffix : {"_1.png", "_2.png"})
+    EXPECT_EQ(read_png((scratch_dir() / ("low" + std::string(suffix))).string()).rgb,
+              read_png((scratch_dir() / ("normal" + std::string(suffix))).string()).rgb)
+        << "image " << suffix << " differs with --low-memory";
 }
 
 // --- info and tokenize -------------------------------------------------------------------------

@@ -123,5 +123,27 @@ TEST(PipelineLowMemory, KeepsTheConditioningAndRefusesNewPrompts) {
   }
 }
 
+// generate --low-memory's order: sample, free the UNet, decode. The image is generate()'s, and
+// sampling once the UNet is gone is a clear error.
+TEST(PipelineLowMemory, DecodesAfterTheUnetIsFreed) {
+  const auto model = StableDiffusion::load(testing::fixture("sd1-tiny/model.safetensors"));
+  GenerateOptions o;
+  o.prompt = "a red apple";
+  o.steps = 2;
+  o.width = o.height = 64;
+  const GenerateResult whole = generate(*model, o);
+  GenerateResult halves = sample_latents(*model, o);
+  EXPECT_TRUE(halves.image.rgb.empty());
+  model->release_unet();
+  decode_latents(*model, halves);
+  EXPECT_EQ(halves.image.rgb, whole.image.rgb);
+  try {
+    sample_latents(*model, o);
+    ADD_FAILURE() << "sampling after the UNet was freed must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("UNet was freed"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace diffuse

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/attention.h"
 #include "core/conv2d.h"
 #include "core/dtype.h"
 #include "core/linear.h"

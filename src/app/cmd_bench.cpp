@@ -233,6 +233,7 @@ BenchResult run(const BenchFlags& f) {
     use_low_memory_buffers();
   }
   time_unet(f, *model, conditions, r);
+  if (f.low_memory) model->release_unet();  // as generate --low-memory once every image is sampled
   time_vae(f, *model, r);
   r.peak_rss_mib = peak_rss_mib();  // before --accuracy builds a second model
   if (f.accuracy) measure_accuracy(f, *model, r);
@@ -363,9 +364,13 @@ Command add_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");
-  cmd->add_flag("--low-memory", f->low_memory, "As generate --low-memory: free the text encoders after encoding");
+  auto* low_memory = cmd->add_flag("--low-memory", f->low_memory,
+                                   "As generate --low-memory: free the text encoders after encoding and the UNet "
+                                   "before the VAE decode");
+  // --accuracy runs the components again after the timings, by when --low-memory has freed them.
   cmd->add_flag("--accuracy", f->accuracy,
-                "Also build the model in fp32 and report each component's deviation from it on the same input");
+                "Also build the model in fp32 and report each component's deviation from it on the same input")
+      ->excludes(low_memory);
   cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
   return {cmd, [f] { return run_bench(*f); }};
 }

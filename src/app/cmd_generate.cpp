@@ -75,11 +75,9 @@ int run_generate(const GenerateFlags& f) {
                  model->prediction_source().c_str(), std::string(precision_name(load.precision)).c_str(),
                  load.precision == Precision::Bf16 && !native_bf16() ? " (emulated: no native bf16 on this CPU)" : "",
                  load_seconds);
-  for (int i = 0; i < f.batch_count; ++i) {
-    o.seed = first_seed + i;
-    ProgressBar bar("sampling");
-    GenerateResult r = generate(*model, o, [&bar](int done, int total) { bar.update(done, total); });
-
+  // Decodes image i (its latents sampled with seed first_seed + i) and writes its PNG.
+  auto finish = [&](int i, GenerateResult& r) {
+    decode_latents(*model, r);
     GenerationParameters p;
     p.prompt = o.prompt;
     p.negative_prompt = o.negative_prompt.value_or("");
@@ -87,7 +85,7 @@ int run_generate(const GenerateFlags& f) {
     p.sampler = sampler_display_name(o.sampler);
     p.scheduler = o.karras ? "karras" : "";
     p.cfg_scale = o.cfg_scale;
-    p.seed = o.seed;
+    p.seed = first_seed + i;
     p.width = o.width;
     p.height = o.height;
     p.model = std::filesystem::path(f.model).filename().string();
@@ -98,8 +96,22 @@ int run_generate(const GenerateFlags& f) {
     std::fprintf(stderr,
                  "wrote %s (seed %lld): text encode %.2f s, sampling %.2f s (%d UNet calls), decode %.2f s, "
                  "peak memory %.0f MiB\n",
-                 path.c_str(), (long long)o.seed, r.times.text_encode, r.times.sampling, r.times.unet_calls,
+                 path.c_str(), (long long)p.seed, r.times.text_encode, r.times.sampling, r.times.unet_calls,
                  r.times.decode, peak_rss_mib());
+    r = {};
+  };
+  // --low-memory samples every image before the UNet is freed and the first is decoded: the
+  // UNet's weights and the VAE's full-resolution activations are never resident together.
+  std::vector<GenerateResult> sampled(size_t(f.batch_count));
+  for (int i = 0; i < f.batch_count; ++i) {
+    o.seed = first_seed + i;
+    ProgressBar bar("sampling");
+    sampled[size_t(i)] = sample_latents(*model, o, [&bar](int done, int total) { bar.update(done, total); });
+    if (!f.low_memory) finish(i, sampled[size_t(i)]);
+  }
+  if (f.low_memory) {
+    model->release_unet();
+    for (int i = 0; i < f.batch_count; ++i) finish(i, sampled[size_t(i)]);
   }
   return 0;
 }
@@ -142,7 +154,8 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--crop", f->crop, "SDXL micro-conditioning: crop top left")->expected(2);
   cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
   cmd->add_flag("--low-memory", f->low_memory,
-                "Free the text encoders once the prompt is encoded and keep no spare activation buffers");
+                "Free the text encoders once the prompt is encoded and the UNet once every image is sampled, and "
+                "keep no spare activation buffers");
   cmd->add_flag("-v,--verbose", f->verbose, "Print more about what happens");
   return {cmd, [f] { return run_generate(*f); }};
 }

@@ -10,7 +10,7 @@ dnnl::engine& dnnl_engine() {
 }
 
 dnnl::stream& dnnl_stream() {
-  static dnnl::stream stream(dnnl_engine());
+  thread_local dnnl::stream stream(dnnl_engine());
   return stream;
 }
 

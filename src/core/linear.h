@@ -42,11 +42,4 @@ class LinearKernel {
   mutable std::map<int64_t, std::shared_ptr<Plan>> plans_;
 };
 
-// softmax(q k^T * scale) v for `heads` heads of size C/heads, q: [B,Tq,C], k,v: [B,Tk,C];
-// `causal` hides keys after the query's own position (CLIP's text transformer).
-// Queries are processed in chunks so the score matrix never exceeds a few tens of MiB. The two
-// products run in `precision`; scores and softmax stay fp32.
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal = false,
-                 Precision precision = Precision::Fp32);
-
 }  // namespace diffuse

@@ -3,6 +3,7 @@
 // checkpoint's own tensor names (".weight", ".bias") under a prefix.
 #include <optional>
 
+#include "core/attention.h"
 #include "core/conv2d.h"
 #include "core/linear.h"
 #include "core/ops.h"

@@ -77,7 +77,7 @@ Image to_image(const Tensor& decoded, int64_t index) {
   return image;
 }
 
-GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
+GenerateResult sample_latents(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
   validate(o);
   GenerateResult result;
   const bool guided = o.cfg_scale > 1.0;
@@ -110,7 +110,6 @@ GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, 
   const Schedule schedule = make_schedule(scheduler, sampler);
   TorchGenerator gen(uint64_t(o.seed));
   const Shape latent_shape{1, 4, o.height / 8, o.width / 8};
-  const float scale = model.vae_scaling_factor();
 
   Tensor latents;
   int start = 0;
@@ -118,7 +117,7 @@ GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, 
     clock = std::chrono::steady_clock::now();
     Vae::Moments moments = model.vae().encode(from_image(*o.init_image));
     Tensor init = moments.sample(randn(gen, moments.mean.shape()));
-    ops::scale_(init, scale);
+    ops::scale_(init, model.vae_scaling_factor());
     result.times.encode = seconds_since(clock);
     start = o.steps - int(o.steps * o.strength);
     latents = add_noise(schedule, init, randn(gen, latent_shape), start);
@@ -132,13 +131,21 @@ GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, 
   const ModelFn unet = guided_unet(model, cond, added, o.cfg_scale, result.times.unet_calls);
   result.final_latents = sample(schedule, unet, latents, gen, start, progress);
   result.times.sampling = seconds_since(clock);
+  return result;
+}
 
-  clock = std::chrono::steady_clock::now();
+void decode_latents(const StableDiffusion& model, GenerateResult& result) {
+  const auto clock = std::chrono::steady_clock::now();
   Tensor z = result.final_latents.clone();
-  ops::scale_(z, 1.0f / scale);
+  ops::scale_(z, 1.0f / model.vae_scaling_factor());
   result.decoded = model.vae().decode(z);
   result.image = to_image(result.decoded);
   result.times.decode = seconds_since(clock);
+}
+
+GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
+  GenerateResult result = sample_latents(model, o, progress);
+  decode_latents(model, result);
   return result;
 }
 

@@ -43,6 +43,12 @@ using ProgressFn = std::function<void(int done, int total)>;
 // torch.Generator seeded with options.seed. Throws Error for invalid options.
 GenerateResult generate(const StableDiffusion& model, const GenerateOptions& options, const ProgressFn& progress = {});
 
+// generate() in its two halves, for a caller that frees the UNet between them (--low-memory): the
+// first stops at the denoised latents (image and decoded left empty), the second decodes them.
+GenerateResult sample_latents(const StableDiffusion& model, const GenerateOptions& options,
+                              const ProgressFn& progress = {});
+void decode_latents(const StableDiffusion& model, GenerateResult& result);
+
 // diffusers' postprocessing: round(clamp(x / 2 + 0.5, 0, 1) * 255).
 Image to_image(const Tensor& decoded_nchw, int64_t index = 0);
 

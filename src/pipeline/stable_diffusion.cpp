@@ -86,6 +86,11 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   return sd;
 }
 
+const UNet& StableDiffusion::unet() const {
+  if (!unet_) throw Error(files_.source + ": the UNet was freed after sampling (low-memory mode); load the model again to sample more");
+  return *unet_;
+}
+
 Conditioning StableDiffusion::conditioning(const std::vector<std::string>& prompts) const {
   if (prompts != last_prompts_) {
     last_conditioning_ = encode_text(prompts);

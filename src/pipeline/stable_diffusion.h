@@ -19,7 +19,8 @@ struct LoadOptions {
   std::optional<Prediction> prediction;  // the user's --prediction, overriding configs and heuristics
   Precision precision = Precision::Fp32;  // of every component's matrix work and stored weights
   // Free the text encoders once they have encoded (their output is kept for those prompts), so
-  // they do not sit next to the UNet while it samples.
+  // they do not sit next to the UNet while it samples. (Freeing the UNet before the decode is the
+  // caller's call: release_unet.)
   bool low_memory = false;
 };
 
@@ -46,7 +47,7 @@ class StableDiffusion {
   const std::string& default_sampler() const { return default_sampler_; }
   float vae_scaling_factor() const { return vae_scale_; }
   Precision precision() const { return precision_; }
-  const UNet& unet() const { return *unet_; }
+  const UNet& unet() const;  // an Error once released
   const Vae& vae() const { return *vae_; }
   const std::vector<ClipTextModel>& text_encoders() const { return text_encoders_; }
 
@@ -56,6 +57,9 @@ class StableDiffusion {
   // seed) does not encode again, and a low-memory model can make it after its text encoders are gone.
   Conditioning conditioning(const std::vector<std::string>& prompts) const;
   void release_text_encoders() { std::vector<ClipTextModel>().swap(text_encoders_); }
+  // For a caller that has sampled every image it will make: the VAE decode then runs without the
+  // UNet's weights resident (the largest part of the model).
+  void release_unet() { unet_.reset(); }
 
  private:
   StableDiffusion() = default;
