@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/memory_usage.h"
 #include "app/matmul_peak.h"
+#include "core/buffer_pool.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -44,6 +45,7 @@ struct BenchResult {
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
   double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
+  double step_page_faults = 0;  // per timed step: 0 when every buffer came from the pool
   double load_peak_rss_mib = 0;  // building or loading the model
   double peak_rss_mib = 0;       // from the end of loading through the VAE decode, if it could be reset
   double load_average = 0;  // the machine's, over the minute before the bench began
@@ -144,6 +146,7 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   auto start = Clock::now();
   cfg_step(model, conditions, latents, 999.0f);
   r.warmup_step_s = seconds_since(start);
+  const long faults = page_faults();
   for (int i = 0; i < r.steps; ++i) {
     note(f, "CFG step " + std::to_string(i + 1) + "/" + std::to_string(r.steps));
     start = Clock::now();
@@ -152,6 +155,7 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   }
   r.unet_s /= r.steps;
   r.step_s /= r.steps;
+  r.step_page_faults = double(page_faults() - faults) / r.steps;
   r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
 }
 
@@ -165,6 +169,7 @@ Tensor noise(const BenchResult& r, uint64_t seed) {
 void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "VAE decode (one latent)");
   const Tensor z = noise(r, kWeightSeed + 1);
+  BufferPool::release_idle();  // as decode_latents does
   const auto start = Clock::now();
   const Tensor image = model.vae().decode(z);
   r.vae_s = seconds_since(start);
@@ -277,7 +282,8 @@ void print_human(const BenchResult& r, bool random_weights) {
     std::printf(", %.0f%% of the %s matmul peak", 100.0 * r.unet_tflops() / *peak->tflops,
                 std::string(precision_name(r.precision)).c_str());
   std::printf(")\n");
-  std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s)\n", r.step_s, r.steps, r.warmup_step_s);
+  std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s; %.0f page faults per step)\n", r.step_s,
+              r.steps, r.warmup_step_s, r.step_page_faults);
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
   std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
   if (r.load_peak_rss_mib > 0) std::printf("  (text encode to VAE decode; %.2f GiB while %s)", r.load_peak_rss_mib / 1024.0,
@@ -320,6 +326,7 @@ void print_json(const BenchResult& r) {
       {"unet_pass_s", r.unet_s},
       {"cfg_step_s", r.step_s},
       {"warmup_step_s", r.warmup_step_s},
+      {"step_page_faults", r.step_page_faults},
       {"vae_decode_s", r.vae_s},
       {"peak_rss_mib", r.peak_rss_mib},
       {"load_peak_rss_mib", r.load_peak_rss_mib},

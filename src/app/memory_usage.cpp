@@ -24,6 +24,12 @@ double status_mib(const std::string& field) {
 
 double rss_mib() { return status_mib("VmRSS"); }
 
+long page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 double peak_rss_mib() {
   if (const double peak = status_mib("VmHWM"); peak > 0) return peak;
   rusage usage{};
@@ -37,8 +43,11 @@ bool reset_peak_rss() {
   return bool(clear_refs.flush());
 }
 
-void return_large_frees_to_the_system() { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+void return_large_frees_to_the_system() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
 
-void use_low_memory_buffers() { BufferPool::set_capacity(0); }
+void use_low_memory_buffers() { BufferPool::set_capacity(size_t(64) << 20); }
 
 }  // namespace diffuse::app

@@ -51,15 +51,14 @@ struct StridedMatmul {
                                     scale);
     auto it = cache.find(key);
     if (it == cache.end()) {
-      dnnl::primitive_attr attr;
+      dnnl::primitive_attr attr = caller_scratchpad();
       if (scale != 1.0f) attr.set_output_scales(0, {scale});
       it = cache.emplace(key, dnnl::matmul({{a_md(), b_md(), c_md()}, attr, dnnl_engine()})).first;
     }
     auto& eng = dnnl_engine();
-    it->second.execute(dnnl_stream(), {{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
-                                       {DNNL_ARG_WEIGHTS, dnnl::memory(b_md(), eng, const_cast<void*>(b))},
-                                       {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}});
-    dnnl_stream().wait();
+    execute(it->second, {{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
+                         {DNNL_ARG_WEIGHTS, dnnl::memory(b_md(), eng, const_cast<void*>(b))},
+                         {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}});
   }
 };
 
@@ -75,10 +74,11 @@ void softmax_rows(float* s, int64_t rows, int64_t cols, bool causal, int64_t fir
   const std::array<int64_t, 3> key{rows, cols, threading_context()};
   auto it = cache.find(key);
   if (it == cache.end())
-    it = cache.emplace(key, dnnl::softmax_forward({{dnnl::prop_kind::forward_inference, md, 1}, dnnl_engine()})).first;
+    it = cache.emplace(key, dnnl::softmax_forward({{dnnl::prop_kind::forward_inference, md, 1}, caller_scratchpad(),
+                                                   dnnl_engine()}))
+             .first;
   dnnl::memory data(md, dnnl_engine(), s);
-  it->second.execute(dnnl_stream(), {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
-  dnnl_stream().wait();
+  execute(it->second, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
 }
 
 
@@ -140,9 +140,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
   std::exception_ptr failure;
 #pragma omp parallel
   {
-    // Per-thread blocks are not pooled: pooled ones measured 20% slower here (437 vs 359 ms for
-    // 4096 tokens), likely their addresses aliasing in the cache with the pooled operands.
-    std::vector<float> scores(size_t(rows * tk)), head_out(size_t(rows * d));
+    // Each thread's block buffers live as long as the thread, so a UNet pass allocates none after
+    // the first. Pooled tensors instead measured 20% slower here (437 vs 359 ms for 4096 tokens),
+    // likely their addresses aliasing in the cache with the pooled operands.
+    thread_local std::vector<float> scores, head_out;
+    scores.resize(std::max(scores.size(), size_t(rows * tk)));
+    head_out.resize(std::max(head_out.size(), size_t(rows * d)));
     Tensor p_scratch;
 #pragma omp for collapse(3) schedule(static)
     for (int64_t b = 0; b < batch; ++b)

@@ -32,6 +32,16 @@ void release(float* buffer, size_t bytes) {
   std::free(buffer);
 }
 
+// Called with the mutex held. Largest first: the fewest frees for the most memory.
+void free_idle_beyond(Pool& p, size_t bytes) {
+  while (p.idle_bytes > bytes) {
+    auto largest = std::prev(p.idle.end());
+    p.idle_bytes -= largest->first;
+    std::free(largest->second);
+    p.idle.erase(largest);
+  }
+}
+
 }  // namespace
 
 size_t BufferPool::capacity() {
@@ -43,12 +53,13 @@ void BufferPool::set_capacity(size_t bytes) {
   Pool& p = pool();
   std::lock_guard lock(p.mutex);
   p.capacity = bytes;
-  while (p.idle_bytes > p.capacity) {  // largest first: fewest frees for the most memory
-    auto largest = std::prev(p.idle.end());
-    p.idle_bytes -= largest->first;
-    std::free(largest->second);
-    p.idle.erase(largest);
-  }
+  free_idle_beyond(p, bytes);
+}
+
+void BufferPool::release_idle() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mutex);
+  free_idle_beyond(p, 0);
 }
 
 std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {

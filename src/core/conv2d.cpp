@@ -29,7 +29,7 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
                                        wei_any, bias_md, dst_md, {stride_, stride_},
                                        {rows.before, padding_.before}, {rows.after, padding_.after});
-  dnnl::convolution_forward::primitive_desc pd(desc, dnnl_engine());
+  dnnl::convolution_forward::primitive_desc pd(desc, caller_scratchpad(), dnnl_engine());
 
   auto plan = std::make_shared<Plan>();
   plan->prim = dnnl::convolution_forward(pd);
@@ -51,11 +51,10 @@ Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
   const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);
   dnnl::memory src({{n, in_, h, w}, in.type, tag::nhwc}, dnnl_engine(), const_cast<void*>(in.data));
   dnnl::memory dst({{n, out_, oh, ow}, dt::f32, tag::nhwc}, dnnl_engine(), y.data());
-  plan.prim.execute(dnnl_stream(), {{DNNL_ARG_SRC, src},
-                                    {DNNL_ARG_WEIGHTS, weights_.get(plan.weights_layout)},
-                                    {DNNL_ARG_BIAS, plan.bias},
-                                    {DNNL_ARG_DST, dst}});
-  dnnl_stream().wait();
+  execute(plan.prim, {{DNNL_ARG_SRC, src},
+                      {DNNL_ARG_WEIGHTS, weights_.get(plan.weights_layout)},
+                      {DNNL_ARG_BIAS, plan.bias},
+                      {DNNL_ARG_DST, dst}});
   return y;
 }
 

@@ -24,7 +24,7 @@ const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
   dnnl::memory::desc src_md({rows, in_}, operands, tag::ab);
   dnnl::memory::desc wei_md({in_, out_}, operands, tag::any);
   dnnl::memory::desc dst_md({rows, out_}, dt::f32, tag::ab);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = caller_scratchpad();
   if (activation_ == Activation::GeluErf) {
     dnnl::post_ops ops;
     ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
@@ -55,8 +55,7 @@ Tensor LinearKernel::forward(const Tensor& x) const {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_.get(plan.weights_layout)}, {DNNL_ARG_DST, dst}};
   if (!bias_.empty())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, const_cast<float*>(bias_.data())));
-  plan.prim.execute(dnnl_stream(), args);
-  dnnl_stream().wait();
+  execute(plan.prim, std::move(args));
   return y;
 }
 

@@ -98,11 +98,10 @@ static void eltwise_(Tensor& x, dnnl::algorithm algorithm, float alpha) {
   auto it = cache.find(key);
   if (it == cache.end())
     it = cache.emplace(key, dnnl::eltwise_forward({{dnnl::prop_kind::forward_inference, algorithm, md, alpha, 0.0f},
-                                                   dnnl_engine()}))
+                                                   caller_scratchpad(), dnnl_engine()}))
              .first;
   dnnl::memory data(md, dnnl_engine(), x.data());
-  it->second.execute(dnnl_stream(), {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
-  dnnl_stream().wait();
+  execute(it->second, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
 }
 
 void silu_(Tensor& x) { eltwise_(x, dnnl::algorithm::eltwise_swish, 1.0f); }

@@ -33,8 +33,7 @@ dnnl::memory PackedWeights::get(const dnnl::memory::desc& layout) const {
 
 PackedWeights::Packed PackedWeights::pack(const dnnl::memory::desc& layout, dnnl::memory source) const {
   Packed p{layout, dnnl::memory(layout, dnnl_engine()), {}};
-  dnnl::reorder(source, p.memory).execute(dnnl_stream(), source, p.memory);
-  dnnl_stream().wait();
+  execute(dnnl::reorder(source, p.memory), {{DNNL_ARG_FROM, source}, {DNNL_ARG_TO, p.memory}});
   if (precision_ == Precision::Bf16 && layout.data_type() == dnnl::memory::data_type::f32) {
     const size_t n = layout.get_size() / sizeof(float);
     p.widened_from.resize(n);

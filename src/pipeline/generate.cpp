@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/buffer_pool.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "sampling/samplers.h"
@@ -136,6 +137,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
 
 void decode_latents(const StableDiffusion& model, GenerateResult& result) {
   const auto clock = std::chrono::steady_clock::now();
+  BufferPool::release_idle();  // the sampler's buffer sizes recur in no VAE layer
   Tensor z = result.final_latents.clone();
   ops::scale_(z, 1.0f / model.vae_scaling_factor());
   result.decoded = model.vae().decode(z);
