@@ -155,7 +155,7 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
   cmd->add_flag("--low-memory", f->low_memory,
                 "Free the text encoders once the prompt is encoded and the UNet once every image is sampled, and "
-                "keep no spare activation buffers");
+                "keep spare activation buffers only within the live tensors' peak");
   cmd->add_flag("-v,--verbose", f->verbose, "Print more about what happens");
   return {cmd, [f] { return run_generate(*f); }};
 }

@@ -1,5 +1,6 @@
 #include "core/buffer_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -11,7 +12,21 @@ struct Pool {
   std::mutex mutex;
   std::multimap<size_t, float*> idle;
   size_t idle_bytes = 0;
+  size_t live_bytes = 0, live_peak = 0;  // handed out and not yet released
   size_t capacity = BufferPool::kDefaultCapacityBytes;
+  bool bound_by_live_peak = false;
+
+  size_t idle_limit() const { return bound_by_live_peak ? live_peak - std::min(live_peak, live_bytes) : capacity; }
+
+  // Largest first: the fewest frees for the most memory.
+  void free_idle_beyond(size_t bytes) {
+    while (idle_bytes > bytes) {
+      auto largest = std::prev(idle.end());
+      idle_bytes -= largest->first;
+      std::free(largest->second);
+      idle.erase(largest);
+    }
+  }
 };
 
 Pool& pool() {
@@ -23,7 +38,8 @@ void release(float* buffer, size_t bytes) {
   Pool& p = pool();
   {
     std::lock_guard lock(p.mutex);
-    if (p.idle_bytes + bytes <= p.capacity) {
+    p.live_bytes -= bytes;
+    if (p.idle_bytes + bytes <= p.idle_limit()) {
       p.idle.emplace(bytes, buffer);
       p.idle_bytes += bytes;
       return;
@@ -32,34 +48,33 @@ void release(float* buffer, size_t bytes) {
   std::free(buffer);
 }
 
-// Called with the mutex held. Largest first: the fewest frees for the most memory.
-void free_idle_beyond(Pool& p, size_t bytes) {
-  while (p.idle_bytes > bytes) {
-    auto largest = std::prev(p.idle.end());
-    p.idle_bytes -= largest->first;
-    std::free(largest->second);
-    p.idle.erase(largest);
-  }
-}
-
 }  // namespace
-
-size_t BufferPool::capacity() {
-  std::lock_guard lock(pool().mutex);
-  return pool().capacity;
-}
 
 void BufferPool::set_capacity(size_t bytes) {
   Pool& p = pool();
   std::lock_guard lock(p.mutex);
   p.capacity = bytes;
-  free_idle_beyond(p, bytes);
+  p.bound_by_live_peak = false;
+  p.free_idle_beyond(bytes);
+}
+
+void BufferPool::bound_by_live_peak() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mutex);
+  p.bound_by_live_peak = true;
+  p.free_idle_beyond(p.idle_limit());
 }
 
 void BufferPool::release_idle() {
   Pool& p = pool();
   std::lock_guard lock(p.mutex);
-  free_idle_beyond(p, 0);
+  p.free_idle_beyond(0);
+  p.live_peak = p.live_bytes;
+}
+
+size_t BufferPool::idle_bytes() {
+  std::lock_guard lock(pool().mutex);
+  return pool().idle_bytes;
 }
 
 std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
@@ -67,14 +82,22 @@ std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
   float* buffer = nullptr;
   {
     std::lock_guard lock(p.mutex);
+    p.live_bytes += bytes;
+    p.live_peak = std::max(p.live_peak, p.live_bytes);
     if (auto it = p.idle.find(bytes); it != p.idle.end()) {
       buffer = it->second;
       p.idle.erase(it);
       p.idle_bytes -= bytes;
+    } else {
+      p.free_idle_beyond(p.idle_limit());  // the new buffer takes the room idle ones had
     }
   }
   if (!buffer) buffer = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!buffer) return nullptr;
+  if (!buffer) {
+    std::lock_guard lock(p.mutex);
+    p.live_bytes -= bytes;
+    return nullptr;
+  }
   return std::shared_ptr<float[]>(buffer, [bytes](float* b) { release(b, bytes); });
 }
 

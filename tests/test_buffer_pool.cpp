@@ -1,0 +1,64 @@
+// The tensor buffer pool: recycling by exact size, and the two bounds on what it keeps idle.
+#include <gtest/gtest.h>
+
+#include "core/buffer_pool.h"
+
+namespace diffuse {
+namespace {
+
+constexpr size_t MiB = size_t(1) << 20;
+
+class BufferPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override { BufferPool::release_idle(); }
+  void TearDown() override {
+    BufferPool::set_capacity(BufferPool::kDefaultCapacityBytes);
+    BufferPool::release_idle();
+  }
+};
+
+TEST_F(BufferPoolTest, HandsBackAReleasedBufferOfTheSameSize) {
+  float* first = BufferPool::acquire(MiB).get();  // released at the end of the statement
+  EXPECT_EQ(BufferPool::idle_bytes(), MiB);
+  const auto again = BufferPool::acquire(MiB);
+  EXPECT_EQ(again.get(), first);
+  EXPECT_EQ(BufferPool::idle_bytes(), 0u);
+}
+
+TEST_F(BufferPoolTest, KeepsNoMoreThanItsCapacityIdle) {
+  BufferPool::set_capacity(3 * MiB);
+  {
+    const auto a = BufferPool::acquire(2 * MiB), b = BufferPool::acquire(2 * MiB);
+  }
+  EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "the second 2 MiB buffer does not fit in 3 MiB";
+  BufferPool::set_capacity(MiB);
+  EXPECT_EQ(BufferPool::idle_bytes(), 0u);
+}
+
+// --low-memory: idle and live buffers together never exceed the live peak.
+TEST_F(BufferPoolTest, BoundByTheLivePeakNeverRaisesIt) {
+  BufferPool::bound_by_live_peak();
+  {
+    auto a = BufferPool::acquire(MiB);
+    const auto b = BufferPool::acquire(2 * MiB);  // live peak: 3 MiB
+    a.reset();
+    EXPECT_EQ(BufferPool::idle_bytes(), MiB);
+  }
+  EXPECT_EQ(BufferPool::idle_bytes(), 3 * MiB);
+  {
+    const auto a = BufferPool::acquire(MiB);  // from the pool: live 1 + idle 2
+    EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB);
+    const auto c = BufferPool::acquire(4 * MiB);  // a new size: live 5 MiB, the new peak
+    EXPECT_EQ(BufferPool::idle_bytes(), 0u) << "live 5 MiB + idle must stay within the 5 MiB peak";
+  }
+  EXPECT_EQ(BufferPool::idle_bytes(), 5 * MiB);
+  BufferPool::release_idle();  // a new phase starts from its own live peak
+  EXPECT_EQ(BufferPool::idle_bytes(), 0u);
+  { const auto small = BufferPool::acquire(MiB); }
+  EXPECT_EQ(BufferPool::idle_bytes(), MiB);
+  { const auto larger = BufferPool::acquire(2 * MiB); }
+  EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "the 1 MiB buffer gave way to the 2 MiB peak";
+}
+
+}  // namespace
+}  // namespace diffuse
