@@ -1,4 +1,4 @@
-// The tensor buffer pool: recycling by exact size, and the two bounds on what it keeps idle.
+// The tensor buffer pool: recycling by exact size, bounded by the phase's live peak plus a slack.
 #include <gtest/gtest.h>
 
 #include "core/buffer_pool.h"
@@ -12,7 +12,7 @@ class BufferPoolTest : public ::testing::Test {
  protected:
   void SetUp() override { BufferPool::release_idle(); }
   void TearDown() override {
-    BufferPool::set_capacity(BufferPool::kDefaultCapacityBytes);
+    BufferPool::set_slack(BufferPool::kDefaultSlackBytes);
     BufferPool::release_idle();
   }
 };
@@ -25,19 +25,9 @@ TEST_F(BufferPoolTest, HandsBackAReleasedBufferOfTheSameSize) {
   EXPECT_EQ(BufferPool::idle_bytes(), 0u);
 }
 
-TEST_F(BufferPoolTest, KeepsNoMoreThanItsCapacityIdle) {
-  BufferPool::set_capacity(3 * MiB);
-  {
-    const auto a = BufferPool::acquire(2 * MiB), b = BufferPool::acquire(2 * MiB);
-  }
-  EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "the second 2 MiB buffer does not fit in 3 MiB";
-  BufferPool::set_capacity(MiB);
-  EXPECT_EQ(BufferPool::idle_bytes(), 0u);
-}
-
-// --low-memory: idle and live buffers together never exceed the live peak.
-TEST_F(BufferPoolTest, BoundByTheLivePeakNeverRaisesIt) {
-  BufferPool::bound_by_live_peak();
+// --low-memory: no slack, so idle and live buffers together never exceed the live peak.
+TEST_F(BufferPoolTest, WithoutSlackNeverRaisesTheLivePeak) {
+  BufferPool::set_slack(0);
   {
     auto a = BufferPool::acquire(MiB);
     const auto b = BufferPool::acquire(2 * MiB);  // live peak: 3 MiB
@@ -58,6 +48,18 @@ TEST_F(BufferPoolTest, BoundByTheLivePeakNeverRaisesIt) {
   EXPECT_EQ(BufferPool::idle_bytes(), MiB);
   { const auto larger = BufferPool::acquire(2 * MiB); }
   EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "the 1 MiB buffer gave way to the 2 MiB peak";
+}
+
+TEST_F(BufferPoolTest, SlackKeepsThatMuchBeyondTheLivePeak) {
+  BufferPool::set_slack(MiB);
+  { const auto x = BufferPool::acquire(2 * MiB); }  // live peak 2 MiB
+  EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB);
+  { const auto y = BufferPool::acquire(3 * MiB); }  // live 3 + idle 2 > 3 + 1: the 2 MiB one goes
+  EXPECT_EQ(BufferPool::idle_bytes(), 3 * MiB);
+  { const auto z = BufferPool::acquire(MiB); }  // live 1 + idle 3 = 4 <= 3 + 1: both kept
+  EXPECT_EQ(BufferPool::idle_bytes(), 4 * MiB);
+  BufferPool::set_slack(0);  // 4 > 3: the largest goes first
+  EXPECT_EQ(BufferPool::idle_bytes(), MiB);
 }
 
 }  // namespace

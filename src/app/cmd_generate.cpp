@@ -38,6 +38,24 @@ std::array<int, 2> pair_flag(const std::vector<int>& v, const char* flag) {
   return {v[0], v[1]};
 }
 
+// What the PNG records of how image `seed` was made (A1111's "parameters" text).
+GenerationParameters parameters(const GenerateFlags& f, const GenerateOptions& o, int64_t seed) {
+  GenerationParameters p;
+  p.prompt = o.prompt;
+  p.negative_prompt = o.negative_prompt.value_or("");
+  p.steps = o.steps;
+  p.sampler = sampler_display_name(o.sampler);
+  p.scheduler = o.karras ? "karras" : "";
+  p.cfg_scale = o.cfg_scale;
+  p.seed = seed;
+  p.width = o.width;
+  p.height = o.height;
+  p.model = std::filesystem::path(f.model).filename().string();
+  if (o.init_image) p.strength = o.strength;
+  p.extra = {{"Version", "diffuse 0.1"}};
+  return p;
+}
+
 int run_generate(const GenerateFlags& f) {
   set_num_threads(f.threads);
   if (f.rng != "cpu") throw Error("--rng " + f.rng + " is not supported; only 'cpu' (torch CPU generator) exists");
@@ -78,19 +96,7 @@ int run_generate(const GenerateFlags& f) {
   // Decodes image i (its latents sampled with seed first_seed + i) and writes its PNG.
   auto finish = [&](int i, GenerateResult& r) {
     decode_latents(*model, r);
-    GenerationParameters p;
-    p.prompt = o.prompt;
-    p.negative_prompt = o.negative_prompt.value_or("");
-    p.steps = o.steps;
-    p.sampler = sampler_display_name(o.sampler);
-    p.scheduler = o.karras ? "karras" : "";
-    p.cfg_scale = o.cfg_scale;
-    p.seed = first_seed + i;
-    p.width = o.width;
-    p.height = o.height;
-    p.model = std::filesystem::path(f.model).filename().string();
-    if (o.init_image) p.strength = o.strength;
-    p.extra = {{"Version", "diffuse 0.1"}};
+    const GenerationParameters p = parameters(f, o, first_seed + i);
     const std::string path = output_path(f.output, i, f.batch_count);
     write_png(path, r.image, {{"parameters", format_parameters(p)}});
     std::fprintf(stderr,

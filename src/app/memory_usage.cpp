@@ -48,6 +48,6 @@ void return_large_frees_to_the_system() {
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-void use_low_memory_buffers() { BufferPool::bound_by_live_peak(); }
+void use_low_memory_buffers() { BufferPool::set_slack(0); }
 
 }  // namespace diffuse::app

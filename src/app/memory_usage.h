@@ -19,10 +19,10 @@ long page_faults();
 // same pages back and forth (38k page faults per 512x512 UNet pass).
 void return_large_frees_to_the_system();
 
-// --low-memory: idle tensor buffers only within the live peak (BufferPool::bound_by_live_peak).
-// SD 1.5 at 512x512 in bf16, 2 threads, emulated: no idle buffers, 2.19 GiB peak and 1.19M page
-// faults per step (13.0 s); a fixed 64 MiB, 2.25 GiB and 0.69M (12.6 s); within the live peak,
-// 2.28 GiB and 0.29M (11.4 s, as fast as the default 512 MiB pool).
+// --low-memory: idle tensor buffers only within the live peak (no slack in BufferPool). SD 1.5
+// at 512x512 in bf16, 2 threads, emulated: no idle buffers, 2.19 GiB peak and 1.19M page faults
+// per step (13.0 s); a fixed 64 MiB, 2.25 GiB and 0.69M (12.6 s); within the live peak,
+// 2.28 GiB and 0.29M (11.4 s, as fast as the default pool).
 void use_low_memory_buffers();
 
 }  // namespace diffuse::app

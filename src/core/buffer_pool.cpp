@@ -13,10 +13,9 @@ struct Pool {
   std::multimap<size_t, float*> idle;
   size_t idle_bytes = 0;
   size_t live_bytes = 0, live_peak = 0;  // handed out and not yet released
-  size_t capacity = BufferPool::kDefaultCapacityBytes;
-  bool bound_by_live_peak = false;
+  size_t slack = BufferPool::kDefaultSlackBytes;
 
-  size_t idle_limit() const { return bound_by_live_peak ? live_peak - std::min(live_peak, live_bytes) : capacity; }
+  size_t idle_limit() const { return live_peak - std::min(live_peak, live_bytes) + slack; }
 
   // Largest first: the fewest frees for the most memory.
   void free_idle_beyond(size_t bytes) {
@@ -50,18 +49,10 @@ void release(float* buffer, size_t bytes) {
 
 }  // namespace
 
-void BufferPool::set_capacity(size_t bytes) {
+void BufferPool::set_slack(size_t bytes) {
   Pool& p = pool();
   std::lock_guard lock(p.mutex);
-  p.capacity = bytes;
-  p.bound_by_live_peak = false;
-  p.free_idle_beyond(bytes);
-}
-
-void BufferPool::bound_by_live_peak() {
-  Pool& p = pool();
-  std::lock_guard lock(p.mutex);
-  p.bound_by_live_peak = true;
+  p.slack = bytes;
   p.free_idle_beyond(p.idle_limit());
 }
 
