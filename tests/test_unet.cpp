@@ -1,4 +1,5 @@
 // UNet forward passes against diffusers' UNet2DConditionModel (fixtures' expected/unet.safetensors).
+#include "core/buffer_pool.h"
 #include "core/error.h"
 #include "golden.h"
 #include "io/model_files.h"
@@ -33,6 +34,22 @@ void check_unet(const std::string& family, int pooled_dim) {
 TEST(UNet, Sd1MatchesDiffusers) { check_unet("sd1-tiny", 0); }
 TEST(UNet, Sd2MatchesDiffusers) { check_unet("sd2-tiny", 0); }
 TEST(UNet, SdxlMatchesDiffusers) { check_unet("sdxl-tiny", 64); }
+
+// The denoising loop's second and later passes run entirely in tensor buffers the first one left
+// in the pool: no allocation from the system, so no fresh pages to fault in.
+TEST(UNet, RepeatedPassAllocatesNoTensorBuffer) {
+  ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));
+  Weights w(files.unet, "unet");
+  UNet unet(w, UNetConfig::detect(w));
+  TensorArchive expected = load_safetensors(fixture("sd1-tiny/expected/unet.safetensors"));
+  const Tensor x = tensor_of(golden(expected, "x")), context = tensor_of(golden(expected, "context"));
+  const std::vector<float> t = golden(expected, "t").values;
+  const std::vector<float> first = unet.forward(x, t, context).to_vector();
+  const size_t fresh = BufferPool::fresh_buffers();
+  const std::vector<float> second = unet.forward(x, t, context).to_vector();
+  EXPECT_EQ(BufferPool::fresh_buffers() - fresh, 0u) << "tensor buffers the second pass took from the system";
+  EXPECT_EQ(first, second);
+}
 
 TEST(UNet, DetectsSd1HyperParameters) {
   ModelFiles files = open_model(fixture("sd1-tiny/model.safetensors"));

@@ -13,6 +13,7 @@
 #include "core/buffer_pool.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "core/ops.h"
 #include "models/unet_flops.h"
 #include "pipeline/random_model.h"
@@ -45,7 +46,9 @@ struct BenchResult {
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
   double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
-  double step_page_faults = 0;  // per timed step: 0 when every buffer came from the pool
+  double step_page_faults = 0;  // per timed step
+  double step_fresh_buffers = 0;  // per timed step: 0 when every tensor buffer came from the pool
+  OpTimes unet_ops, vae_ops;     // per UNet pass, and for the decode
   double load_peak_rss_mib = 0;  // building or loading the model
   double peak_rss_mib = 0;       // from the end of loading through the VAE decode, if it could be reset
   double load_average = 0;  // the machine's, over the minute before the bench began
@@ -147,6 +150,8 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   cfg_step(model, conditions, latents, 999.0f);
   r.warmup_step_s = seconds_since(start);
   const long faults = page_faults();
+  const size_t fresh = BufferPool::fresh_buffers();
+  const OpTimes ops_before = op_times();
   for (int i = 0; i < r.steps; ++i) {
     note(f, "CFG step " + std::to_string(i + 1) + "/" + std::to_string(r.steps));
     start = Clock::now();
@@ -156,6 +161,9 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   r.unet_s /= r.steps;
   r.step_s /= r.steps;
   r.step_page_faults = double(page_faults() - faults) / r.steps;
+  r.step_fresh_buffers = double(BufferPool::fresh_buffers() - fresh) / r.steps;
+  r.unet_ops = op_times() - ops_before;
+  for (int k = 0; k < kOpKinds; ++k) r.unet_ops.seconds[size_t(k)] /= r.steps;
   r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
 }
 
@@ -171,8 +179,10 @@ void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r)
   const Tensor z = noise(r, kWeightSeed + 1);
   BufferPool::release_idle();  // as decode_latents does
   const auto start = Clock::now();
+  const OpTimes ops_before = op_times();
   const Tensor image = model.vae().decode(z);
   r.vae_s = seconds_since(start);
+  r.vae_ops = op_times() - ops_before;
   require_finite(image, "the VAE output");
   note(f, "VAE decoded");
 }
@@ -207,6 +217,7 @@ void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchRe
 
 BenchResult run(const BenchFlags& f) {
   BenchResult r;
+  set_op_profiling(true);
   getloadavg(&r.load_average, 1);
   r.threads = num_threads();
   r.steps = f.steps;
@@ -264,6 +275,36 @@ void print_deviation(const char* what, const std::optional<Deviation>& d) {
   if (d) std::printf("%-13s relative RMS %.2e, max |diff| %.3g (vs fp32)\n", what, d->relative_rms, d->max_abs);
 }
 
+// "conv 5.50 s (52%, 0.153 TFLOP/s), ..., other 0.02 s": `other` is the stage's time outside
+// every timed op (the timestep embedding, the guidance, allocation).
+std::string ops_text(const OpTimes& ops, double stage_s, const UNetMacs* macs) {
+  std::string s;
+  char part[96];
+  auto add = [&](std::string_view name, double seconds, double macs_per_pass) {
+    if (seconds < 5e-4 && macs_per_pass == 0) return;
+    std::snprintf(part, sizeof part, "%s%.*s %.2f s (%.0f%%", s.empty() ? "" : ", ", int(name.size()), name.data(),
+                  seconds, 100.0 * seconds / stage_s);
+    s += part;
+    if (macs_per_pass > 0 && seconds > 0) {
+      std::snprintf(part, sizeof part, ", %.3f TFLOP/s", 2.0 * macs_per_pass / seconds / 1e12);
+      s += part;
+    }
+    s += ")";
+  };
+  for (int k = 0; k < kOpKinds; ++k) {
+    const auto kind = OpKind(k);
+    // The pass runs the batch of 2; MACs are per image.
+    const double m = !macs                        ? 0
+                     : kind == OpKind::Conv      ? 2 * macs->conv
+                     : kind == OpKind::Linear    ? 2 * macs->linear
+                     : kind == OpKind::Attention ? 2 * macs->attention
+                                                 : 0;
+    add(op_kind_name(kind), ops[kind], m);
+  }
+  add("other", std::max(0.0, stage_s - ops.total()), 0);
+  return s;
+}
+
 void print_human(const BenchResult& r, bool random_weights) {
   std::printf("model         %s: %s, %dx%d, %s, %d thread%s%s\n", r.model.c_str(), r.family.c_str(), r.width,
               r.height, precision_text(r.precision).c_str(), r.threads, r.threads == 1 ? "" : "s",
@@ -282,9 +323,12 @@ void print_human(const BenchResult& r, bool random_weights) {
     std::printf(", %.0f%% of the %s matmul peak", 100.0 * r.unet_tflops() / *peak->tflops,
                 std::string(precision_name(r.precision)).c_str());
   std::printf(")\n");
-  std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s; %.0f page faults per step)\n", r.step_s,
-              r.steps, r.warmup_step_s, r.step_page_faults);
+  std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s; per step %.0f page faults, %.0f tensor "
+              "buffers not from the pool)\n",
+              r.step_s, r.steps, r.warmup_step_s, r.step_page_faults, r.step_fresh_buffers);
+  std::printf("  by op       %s\n", ops_text(r.unet_ops, r.step_s, &r.macs).c_str());
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
+  std::printf("  by op       %s\n", ops_text(r.vae_ops, r.vae_s, nullptr).c_str());
   std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
   if (r.load_peak_rss_mib > 0) std::printf("  (text encode to VAE decode; %.2f GiB while %s)", r.load_peak_rss_mib / 1024.0,
                                            random_weights ? "building the random weights" : "loading");
@@ -295,6 +339,12 @@ void print_human(const BenchResult& r, bool random_weights) {
   print_deviation("text context", r.text_error);
   print_deviation("UNet output", r.unet_error);
   print_deviation("VAE image", r.vae_error);
+}
+
+nlohmann::json ops_json(const OpTimes& ops) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int k = 0; k < kOpKinds; ++k) j[std::string(op_kind_name(OpKind(k)))] = ops.seconds[size_t(k)];
+  return j;
 }
 
 nlohmann::json deviation_json(const std::optional<Deviation>& d) {
@@ -327,7 +377,10 @@ void print_json(const BenchResult& r) {
       {"cfg_step_s", r.step_s},
       {"warmup_step_s", r.warmup_step_s},
       {"step_page_faults", r.step_page_faults},
+      {"step_fresh_buffers", r.step_fresh_buffers},
       {"vae_decode_s", r.vae_s},
+      {"cfg_step_ops_s", ops_json(r.unet_ops)},
+      {"vae_decode_ops_s", ops_json(r.vae_ops)},
       {"peak_rss_mib", r.peak_rss_mib},
       {"load_peak_rss_mib", r.load_peak_rss_mib},
       {"load_average", r.load_average},

@@ -12,6 +12,7 @@
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 namespace {
@@ -126,6 +127,7 @@ HeadMajor split_heads(const Tensor& x, int64_t heads, Precision precision) {
 // parallel region): the block's scores never leave its core. Splitting every operation across
 // the threads instead sent each score from one core's cache to the other's through memory.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, Precision precision) {
+  const OpTimer timer(OpKind::Attention);
   const int64_t batch = q.dim(0), tq = q.dim(1), c = q.dim(2), tk = k.dim(1);
   if (k.dim(2) != c || v.dim(2) != c || v.dim(1) != tk || c % heads != 0)
     throw Error("attention shapes do not match: q " + shape_string(q.shape()) + ", k " + shape_string(k.shape()) +

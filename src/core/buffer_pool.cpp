@@ -14,6 +14,7 @@ struct Pool {
   size_t idle_bytes = 0;
   size_t live_bytes = 0, live_peak = 0;  // handed out and not yet released
   size_t slack = BufferPool::kDefaultSlackBytes;
+  size_t fresh = 0;
 
   size_t idle_limit() const { return live_peak - std::min(live_peak, live_bytes) + slack; }
 
@@ -68,6 +69,11 @@ size_t BufferPool::idle_bytes() {
   return pool().idle_bytes;
 }
 
+size_t BufferPool::fresh_buffers() {
+  std::lock_guard lock(pool().mutex);
+  return pool().fresh;
+}
+
 std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
   Pool& p = pool();
   float* buffer = nullptr;
@@ -81,6 +87,7 @@ std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
       p.idle_bytes -= bytes;
     } else {
       p.free_idle_beyond(p.idle_limit());  // the new buffer takes the room idle ones had
+      ++p.fresh;
     }
   }
   if (!buffer) buffer = static_cast<float*>(std::aligned_alloc(64, bytes));

@@ -21,6 +21,9 @@ class BufferPool {
   // last one's (the VAE decode after sampling), which would only hold the old sizes resident.
   static void release_idle();
   static size_t idle_bytes();
+  // Buffers the pool could not hand back and took from the system, since the process began: a
+  // repeated UNet pass that adds none runs entirely in memory it already had.
+  static size_t fresh_buffers();
 
   // A 64-byte aligned buffer of `bytes` (a multiple of 64) that returns to the pool when released.
   static std::shared_ptr<float[]> acquire(size_t bytes);

@@ -2,6 +2,7 @@
 
 #include "core/dnnl_context.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 
@@ -41,6 +42,7 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
 Tensor Conv2dKernel::forward(const Tensor& x) const { return forward(x, padding_); }
 
 Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
+  const OpTimer timer(OpKind::Conv);
   if (x.rank() != 4 || x.dim(3) != in_)
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);

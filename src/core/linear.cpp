@@ -6,6 +6,7 @@
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 
@@ -39,6 +40,7 @@ const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
 }
 
 Tensor LinearKernel::forward(const Tensor& x) const {
+  const OpTimer timer(OpKind::Linear);
   if (x.rank() < 1 || x.dim(-1) != in_)
     throw Error("linear layer expects " + std::to_string(in_) + " input features, got " + shape_string(x.shape()));
   const int64_t rows = x.numel() / in_;

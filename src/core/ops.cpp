@@ -8,6 +8,7 @@
 
 #include "core/dnnl_context.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace diffuse::ops {
 
@@ -22,6 +23,7 @@ static void require_same(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
                   float eps, Activation act) {
+  const OpTimer timer(OpKind::Norm);
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
   Tensor y = x.sole_owner() ? x : Tensor(x.shape());
   const size_t channels = static_cast<size_t>(c);
@@ -73,6 +75,7 @@ Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const s
 }
 
 Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps) {
+  const OpTimer timer(OpKind::Norm);
   const int64_t c = x.dim(-1), rows = x.numel() / c;
   Tensor y(x.shape());
 #pragma omp parallel for if (x.numel() >= kParallelMin)
@@ -92,6 +95,7 @@ Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::v
 // Activations through oneDNN's eltwise kernels: vectorised exp/erf, where a scalar libm loop was
 // seconds per VAE decode. The tensor is treated as one flat vector.
 static void eltwise_(Tensor& x, dnnl::algorithm algorithm, float alpha) {
+  const OpTimer timer(OpKind::Elementwise);
   thread_local std::map<std::tuple<int64_t, dnnl::algorithm, float>, dnnl::eltwise_forward> cache;
   const dnnl::memory::desc md({x.numel()}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
   const auto key = std::make_tuple(x.numel(), algorithm, alpha);
@@ -110,6 +114,7 @@ void quick_gelu_(Tensor& x) { eltwise_(x, dnnl::algorithm::eltwise_swish, 1.702f
 void scale_(Tensor& x, float s) { eltwise_(x, dnnl::algorithm::eltwise_linear, s); }
 
 void add_(Tensor& x, const Tensor& y) {
+  const OpTimer timer(OpKind::Elementwise);
   require_same(x, y, "add");
   float* p = x.data();
   const float* q = y.data();
@@ -119,6 +124,7 @@ void add_(Tensor& x, const Tensor& y) {
 }
 
 void mul_(Tensor& x, const Tensor& y) {
+  const OpTimer timer(OpKind::Elementwise);
   require_same(x, y, "mul");
   float* p = x.data();
   const float* q = y.data();
@@ -128,6 +134,7 @@ void mul_(Tensor& x, const Tensor& y) {
 }
 
 void add_channels_(Tensor& x, const Tensor& per_nc) {
+  const OpTimer timer(OpKind::Elementwise);
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c);
   if (per_nc.numel() != n * c)
     throw Error("add_channels: " + shape_string(per_nc.shape()) + " does not match " + shape_string(x.shape()));
@@ -138,6 +145,7 @@ void add_channels_(Tensor& x, const Tensor& per_nc) {
 }
 
 Tensor nchw_to_nhwc(const Tensor& x) {
+  const OpTimer timer(OpKind::Layout);
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   Tensor y({n, h, w, c});
 #pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
@@ -148,6 +156,7 @@ Tensor nchw_to_nhwc(const Tensor& x) {
 }
 
 Tensor nhwc_to_nchw(const Tensor& x) {
+  const OpTimer timer(OpKind::Layout);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   Tensor y({n, c, h, w});
 #pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
@@ -160,6 +169,7 @@ Tensor nhwc_to_nchw(const Tensor& x) {
 Tensor upsample_nearest2x(const Tensor& x) { return upsample_nearest2x_rows(x, 0, 2 * x.dim(1)); }
 
 Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last) {
+  const OpTimer timer(OpKind::Layout);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3), rows = last - first;
   Tensor y({n, rows, 2 * w, c});
 #pragma omp parallel for collapse(2) if (y.numel() >= kParallelMin)
@@ -172,6 +182,7 @@ Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last) {
 }
 
 Tensor concat_last(const Tensor& a, const Tensor& b) {
+  const OpTimer timer(OpKind::Layout);
   const int64_t ca = a.dim(-1), cb = b.dim(-1), rows = a.numel() / ca;
   if (b.numel() / cb != rows) throw Error("concat: " + shape_string(a.shape()) + " and " + shape_string(b.shape()));
   Shape shape = a.shape();
@@ -186,6 +197,7 @@ Tensor concat_last(const Tensor& a, const Tensor& b) {
 }
 
 Tensor concat_batch(const Tensor& a, const Tensor& b) {
+  const OpTimer timer(OpKind::Layout);
   Shape shape = a.shape();
   shape[0] += b.dim(0);
   Tensor y(shape);

@@ -1,6 +1,7 @@
 #include "core/packed_weights.h"
 
 #include "core/dnnl_context.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 
@@ -45,6 +46,7 @@ PackedWeights::Packed PackedWeights::pack(const dnnl::memory::desc& layout, dnnl
 
 dnnl::memory PackedWeights::view(const Packed& p) const {
   if (p.memory) return p.memory;
+  const OpTimer timer(OpKind::Convert);  // emulated bf16 only
   thread_local std::vector<float> scratch;
   scratch.resize(p.widened_from.size());
   bf16_to_f32(p.widened_from.data(), scratch.data(), scratch.size());

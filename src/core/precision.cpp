@@ -2,6 +2,7 @@
 
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 
@@ -56,6 +57,7 @@ dt operand_type(Precision precision) { return precision == Precision::Bf16 && na
 
 Operand compute_operand(Precision precision, const float* values, size_t n, Tensor& scratch) {
   if (precision == Precision::Fp32) return {values, dt::f32};
+  const OpTimer timer(OpKind::Convert);
   const bool native = native_bf16();
   const int64_t floats = int64_t(native ? (n + 1) / 2 : n);
   if (scratch.empty() || scratch.numel() < floats) scratch = Tensor({floats});
