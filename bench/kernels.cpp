@@ -34,15 +34,21 @@ void BM_GroupNormSilu(benchmark::State& state) {
 }
 BENCHMARK(BM_GroupNormSilu)->Args({2, 64, 320})->Args({1, 512, 128})->Unit(benchmark::kMillisecond);
 
-// Self-attention at the UNet's top level: 4096 tokens, 320 channels, 8 heads.
+// Self-attention at the UNet's top level: 4096 tokens, 320 channels, 8 heads. The last argument:
+// 0 the exact softmax, 1 the softmax fused into the products.
 void BM_SelfAttention(benchmark::State& state) {
   const int64_t tokens = state.range(0), c = state.range(1);
   const Tensor q = random_tensor({2, tokens, c}), k = random_tensor({2, tokens, c}), v = random_tensor({2, tokens, c});
   const Precision precision = precision_arg(state.range(2));
+  set_softmax_fusion(state.range(3) ? SoftmaxFusion::Always : SoftmaxFusion::Never);
   for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 8, false, precision));
+  set_softmax_fusion(SoftmaxFusion::Auto);
   state.SetItemsProcessed(state.iterations() * 2 * 2 * 2 * tokens * tokens * c);  // FLOPs of both matmuls
 }
-BENCHMARK(BM_SelfAttention)->ArgsProduct({{4096}, {320}, {0, 1}})->Args({1024, 640, 0})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SelfAttention)
+    ->ArgsProduct({{4096}, {320}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{1024}, {640}, {0}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 
 // A 3x3 convolution of the UNet's top level.
 void BM_Conv3x3(benchmark::State& state) {

@@ -1,4 +1,5 @@
 // UNet forward passes against diffusers' UNet2DConditionModel (fixtures' expected/unet.safetensors).
+#include "core/attention.h"
 #include "core/buffer_pool.h"
 #include "core/error.h"
 #include "golden.h"
@@ -34,6 +35,14 @@ void check_unet(const std::string& family, int pooled_dim) {
 TEST(UNet, Sd1MatchesDiffusers) { check_unet("sd1-tiny", 0); }
 TEST(UNet, Sd2MatchesDiffusers) { check_unet("sd2-tiny", 0); }
 TEST(UNet, SdxlMatchesDiffusers) { check_unet("sdxl-tiny", 64); }
+
+// The softmax fused into the attention products (Auto picks it on AVX-512 and AMX only).
+TEST(UNet, MatchesDiffusersWithTheFusedSoftmax) {
+  set_softmax_fusion(SoftmaxFusion::Always);
+  check_unet("sd1-tiny", 0);
+  check_unet("sdxl-tiny", 64);
+  set_softmax_fusion(SoftmaxFusion::Auto);
+}
 
 // The denoising loop's second and later passes run entirely in tensor buffers the first one left
 // in the pool: no allocation from the system, so no fresh pages to fault in.

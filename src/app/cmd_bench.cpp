@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/memory_usage.h"
 #include "app/matmul_peak.h"
+#include "core/attention.h"
 #include "core/buffer_pool.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
@@ -29,7 +30,7 @@ constexpr double kPeakSeconds = 1.0;  // per data type
 const char* const kPrompt = "a photograph of an astronaut riding a horse";
 
 struct BenchFlags {
-  std::string arch = "sd15", model, precision = "auto";
+  std::string arch = "sd15", model, precision = "auto", softmax = "auto";
   int width = 0, height = 0, steps = 2, threads = 0;
   bool json = false, measure_peak = false, accuracy = false, low_memory = false;
 };
@@ -43,6 +44,8 @@ struct BenchResult {
   std::string model, family;
   Precision precision = Precision::Fp32;
   bool low_memory = false;
+  bool softmax_fused = false;
+  double step_softmax_fallbacks = 0;  // query blocks per step that the fused softmax left to the exact one
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
   double load_s = 0, text_first_s = 0, text_s = 0, warmup_step_s = 0, unet_s = 0, step_s = 0, vae_s = 0;
@@ -151,6 +154,7 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   r.warmup_step_s = seconds_since(start);
   const long faults = page_faults();
   const size_t fresh = BufferPool::fresh_buffers();
+  const int64_t fallbacks = softmax_fallback_blocks();
   const OpTimes ops_before = op_times();
   for (int i = 0; i < r.steps; ++i) {
     note(f, "CFG step " + std::to_string(i + 1) + "/" + std::to_string(r.steps));
@@ -162,6 +166,7 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   r.step_s /= r.steps;
   r.step_page_faults = double(page_faults() - faults) / r.steps;
   r.step_fresh_buffers = double(BufferPool::fresh_buffers() - fresh) / r.steps;
+  r.step_softmax_fallbacks = double(softmax_fallback_blocks() - fallbacks) / r.steps;
   r.unet_ops = op_times() - ops_before;
   for (int k = 0; k < kOpKinds; ++k) r.unet_ops.seconds[size_t(k)] /= r.steps;
   r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
@@ -231,6 +236,10 @@ BenchResult run(const BenchFlags& f) {
   const auto start = Clock::now();
   r.precision = *precision_from_name(f.precision);
   r.low_memory = f.low_memory;
+  set_softmax_fusion(f.softmax == "fused" ? SoftmaxFusion::Always
+                     : f.softmax == "exact" ? SoftmaxFusion::Never
+                                            : SoftmaxFusion::Auto);
+  r.softmax_fused = softmax_fused(r.precision);
   const auto model = build_model(f, r.precision);
   r.load_s = seconds_since(start);
   r.load_peak_rss_mib = peak_rss_mib();
@@ -327,6 +336,9 @@ void print_human(const BenchResult& r, bool random_weights) {
               "buffers not from the pool)\n",
               r.step_s, r.steps, r.warmup_step_s, r.step_page_faults, r.step_fresh_buffers);
   std::printf("  by op       %s\n", ops_text(r.unet_ops, r.step_s, &r.macs).c_str());
+  std::printf("  softmax     %s", r.softmax_fused ? "fused into the attention products" : "exact (scores, then softmax)");
+  if (r.step_softmax_fallbacks > 0) std::printf("; %.0f query blocks per step fell back to exact", r.step_softmax_fallbacks);
+  std::printf("\n");
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
   std::printf("  by op       %s\n", ops_text(r.vae_ops, r.vae_s, nullptr).c_str());
   std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
@@ -378,6 +390,8 @@ void print_json(const BenchResult& r) {
       {"warmup_step_s", r.warmup_step_s},
       {"step_page_faults", r.step_page_faults},
       {"step_fresh_buffers", r.step_fresh_buffers},
+      {"softmax_fused", r.softmax_fused},
+      {"step_softmax_fallbacks", r.step_softmax_fallbacks},
       {"vae_decode_s", r.vae_s},
       {"cfg_step_ops_s", ops_json(r.unet_ops)},
       {"vae_decode_ops_s", ops_json(r.vae_ops)},
@@ -423,6 +437,11 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--precision", f->precision, "Compute precision (auto: bf16 where the CPU runs it natively)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_option("--softmax", f->softmax,
+                  "Attention's softmax: fused into the products, exact, or auto (fused where oneDNN's brgemm "
+                  "kernels run it: AVX-512, AMX)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fused", "exact"}));
   cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");
   auto* low_memory = cmd->add_flag("--low-memory", f->low_memory,
                                    "As generate --low-memory: free the text encoders after encoding and the UNet "

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <map>
@@ -30,30 +31,38 @@ constexpr int64_t kBlockScores = int64_t(1) << 18;
 // for the whole team, and runs either where it is; so primitives are cached per context.
 int64_t threading_context() { return omp_in_parallel() ? 1 : 0; }
 
-// A strided 2-D matmul C[m,n] = scale * A[m,k] B[k,n] with leading dimensions, cached per shape.
-// A and B share one data type (fp32 or bf16); C is fp32.
+// A strided 2-D matmul C[m,n] = post(scale * A[m,k] B[k,n]) with leading dimensions, cached per
+// shape. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.
 struct StridedMatmul {
   int64_t m, n, k, lda, ldb, ldc;
   bool b_transposed;  // B stored as [n,k] (row stride ldb)
   float scale = 1.0f;
   dt operands = dt::f32;
+  bool exp = false;  // C = exp(scale * A B), oneDNN's exp applied in registers before the store
+  dt dst = dt::f32;
 
   dnnl::memory::desc a_md() const { return dnnl::memory::desc({m, k}, operands, dims{lda, 1}); }
   dnnl::memory::desc b_md() const {
     return b_transposed ? dnnl::memory::desc({k, n}, operands, dims{1, ldb})
                         : dnnl::memory::desc({k, n}, operands, dims{ldb, 1});
   }
-  dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, n}, dt::f32, dims{ldc, 1}); }
+  dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, n}, dst, dims{ldc, 1}); }
 
-  void run(const void* a, const void* b, float* c) const {
-    thread_local std::map<std::pair<std::array<int64_t, 9>, float>, dnnl::matmul> cache;
-    const auto key = std::make_pair(std::array<int64_t, 9>{m, n, k, lda, ldb, ldc, int64_t(b_transposed),
-                                                           int64_t(operands), threading_context()},
+  void run(const void* a, const void* b, void* c) const {
+    thread_local std::map<std::pair<std::array<int64_t, 11>, float>, dnnl::matmul> cache;
+    const auto key = std::make_pair(std::array<int64_t, 11>{m, n, k, lda, ldb, ldc, int64_t(b_transposed),
+                                                            int64_t(operands), int64_t(exp), int64_t(dst),
+                                                            threading_context()},
                                     scale);
     auto it = cache.find(key);
     if (it == cache.end()) {
       dnnl::primitive_attr attr = caller_scratchpad();
       if (scale != 1.0f) attr.set_output_scales(0, {scale});
+      if (exp) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
+        attr.set_post_ops(ops);
+      }
       it = cache.emplace(key, dnnl::matmul({{a_md(), b_md(), c_md()}, attr, dnnl_engine()})).first;
     }
     auto& eng = dnnl_engine();
@@ -82,50 +91,125 @@ void softmax_rows(float* s, int64_t rows, int64_t cols, bool causal, int64_t fir
   execute(it->second, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
 }
 
-
-// [B, T, heads * D] fp32 -> [B, heads, T, D] in the operand type of `precision`, so every head's
-// matrices are dense: oneDNN's AMX/AVX-512 matmuls take dense operands, and fall back to far
-// slower kernels on the strided per-head views of the interleaved layout.
+// [B, T, heads * D] fp32 -> [B, heads, T, width] in the operand type of `precision`, so every
+// head's matrices are dense: oneDNN's AMX/AVX-512 matmuls take dense operands, and fall back to
+// far slower kernels on the strided per-head views of the interleaved layout. Columns past D are
+// for the fused softmax's extra terms, zero until set.
 struct HeadMajor {
   Tensor storage;  // pooled: a UNet pass splits the same sizes every step
   dt type;
-  int64_t heads, tokens, head_dim;
+  bool emulated_bf16;  // fp32 storage holding bf16-rounded values
+  int64_t heads, tokens, width;
 
   size_t element_size() const { return type == dt::bf16 ? 2 : 4; }
-  const void* head(int64_t b, int64_t h) const {
-    return reinterpret_cast<const std::byte*>(storage.data()) + size_t((b * heads + h) * tokens * head_dim) * element_size();
+  size_t offset(int64_t b, int64_t h, int64_t t) const { return size_t(((b * heads + h) * tokens + t) * width); }
+  const void* row(int64_t b, int64_t h, int64_t t) const {
+    return reinterpret_cast<const std::byte*>(storage.data()) + offset(b, h, t) * element_size();
+  }
+  void set(size_t index, float value) {
+    if (type == dt::bf16)
+      reinterpret_cast<uint16_t*>(storage.data())[index] = float_to_bf16(value);
+    else
+      storage.data()[index] = emulated_bf16 ? bf16_to_float(float_to_bf16(value)) : value;
   }
 };
 
-HeadMajor split_heads(const Tensor& x, int64_t heads, Precision precision) {
+HeadMajor split_heads(const Tensor& x, int64_t heads, Precision precision, int64_t width) {
   const int64_t batch = x.dim(0), tokens = x.dim(1), c = x.dim(2), d = c / heads;
-  HeadMajor out{{}, operand_type(precision), heads, tokens, d};
-  out.storage = Tensor({out.type == dt::bf16 ? (x.numel() + 1) / 2 : x.numel()});
-  auto* bf16 = reinterpret_cast<uint16_t*>(out.storage.data());
-  float* f32 = out.storage.data();
-  const bool round = precision == Precision::Bf16;
+  const dt type = operand_type(precision);
+  HeadMajor out{{}, type, precision == Precision::Bf16 && type == dt::f32, heads, tokens, width};
+  const int64_t elements = batch * heads * tokens * width;
+  out.storage = Tensor({type == dt::bf16 ? (elements + 1) / 2 : elements});
 #pragma omp parallel for collapse(2)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t t = 0; t < tokens; ++t)
       for (int64_t h = 0; h < heads; ++h) {
         const float* src = x.data() + (b * tokens + t) * c + h * d;
-        const int64_t dst = ((b * heads + h) * tokens + t) * d;
-        for (int64_t e = 0; e < d; ++e) {
-          if (out.type == dt::bf16)
-            bf16[dst + e] = float_to_bf16(src[e]);
-          else
-            f32[dst + e] = round ? bf16_to_float(float_to_bf16(src[e])) : src[e];
-        }
+        const size_t dst = out.offset(b, h, t);
+        for (int64_t e = 0; e < width; ++e) out.set(dst + size_t(e), e < d ? src[e] : 0.0f);
       }
   return out;
 }
 
+// The fused softmax needs, for each query row, a bound m_i on its scores: exp(s_ij - m_i) then
+// never overflows, and softmax is unchanged by the shift. With k̄ the mean of a head's keys and r
+// their largest distance from it, s_ij = scale q_i.k_j <= scale (q_i.k̄ + |q_i| r) = m_i (Cauchy-
+// Schwarz on the centred keys, whose common part would loosen the bound). The shift rides in the
+// products as an extra column: q' = [q, -m/scale], k' = [k, 1], so scale q'.k' = s - m; and
+// v' = [v, 1] makes the second product's extra column the row's sum of exp(s - m).
+void add_softmax_columns(HeadMajor& qh, HeadMajor& kh, HeadMajor& vh, const Tensor& q, const Tensor& k, float scale) {
+  const int64_t batch = q.dim(0), heads = qh.heads, tq = q.dim(1), tk = k.dim(1), c = q.dim(2), d = c / heads;
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      std::vector<double> center(size_t(d), 0.0);
+      for (int64_t j = 0; j < tk; ++j)
+        for (int64_t e = 0; e < d; ++e) center[size_t(e)] += k.data()[(b * tk + j) * c + h * d + e];
+      for (double& e : center) e /= double(tk);
+      double radius2 = 0;
+      for (int64_t j = 0; j < tk; ++j) {
+        double r2 = 0;
+        for (int64_t e = 0; e < d; ++e) {
+          const double diff = k.data()[(b * tk + j) * c + h * d + e] - center[size_t(e)];
+          r2 += diff * diff;
+        }
+        radius2 = std::max(radius2, r2);
+        kh.set(kh.offset(b, h, j) + size_t(d), 1.0f);
+        vh.set(vh.offset(b, h, j) + size_t(d), 1.0f);
+      }
+      const double radius = std::sqrt(radius2);
+      for (int64_t i = 0; i < tq; ++i) {
+        const float* qi = q.data() + (b * tq + i) * c + h * d;
+        double dot = 0, norm2 = 0;
+        for (int64_t e = 0; e < d; ++e) {
+          dot += qi[e] * center[size_t(e)];
+          norm2 += double(qi[e]) * qi[e];
+        }
+        const double bound = double(scale) * (dot + std::sqrt(norm2) * radius);
+        qh.set(qh.offset(b, h, i) + size_t(d), float(-bound / scale));
+      }
+    }
+}
+
+SoftmaxFusion fusion_mode = SoftmaxFusion::Auto;
+std::atomic<int64_t> fallback_blocks{0};
+
+// A row whose largest exp(s - m) is below this sits more than ~69 below its bound: its smaller
+// terms would reach fp32's subnormals and lose digits, so its block takes the exact softmax.
+constexpr float kMinRowSum = 1e-30f;
+
 }  // namespace
 
-// Each thread takes whole (batch, head, query block) tasks and runs the first product, the
-// softmax and the second product of its block alone (oneDNN runs single-threaded inside a
-// parallel region): the block's scores never leave its core. Splitting every operation across
-// the threads instead sent each score from one core's cache to the other's through memory.
+void set_softmax_fusion(SoftmaxFusion mode) { fusion_mode = mode; }
+
+int64_t softmax_fallback_blocks() { return fallback_blocks.load(); }
+
+bool softmax_fused(Precision precision) {
+  if (fusion_mode != SoftmaxFusion::Auto) return fusion_mode == SoftmaxFusion::Always;
+  static const auto brgemm = [](dt type) {
+    StridedMatmul first{64, 4096, 42, 42, 42, 4096, true, 0.125f, type, true, type};
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {first.scale});
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+    const dnnl::matmul::primitive_desc pd({first.a_md(), first.b_md(), first.c_md()}, attr, dnnl_engine());
+    return std::string_view(pd.impl_info_str()).find("brg") != std::string_view::npos;
+  };
+  static const bool fp32 = brgemm(dt::f32), bf16 = operand_type(Precision::Bf16) == dt::bf16 && brgemm(dt::bf16);
+  return precision == Precision::Bf16 ? bf16 : fp32;
+}
+
+// Each thread takes whole (batch, head, query block) tasks and runs both products of its block
+// alone (oneDNN runs single-threaded inside a parallel region): the block's scores never leave
+// its core. Splitting every operation across the threads instead sent each score from one
+// core's cache to the other's through memory.
+//
+// Without a causal mask the softmax is fused into the products (see add_softmax_columns): the
+// first writes exp(s - m) straight from its registers, in the operand type of the second, and
+// the second sums the rows as it multiplies; the normalisation divides the block's small output.
+// That saves the softmax's passes over the scores and, in bf16, their conversion. A block with a
+// row too far below its bound, and every causal one, runs the exact scores -> softmax -> product.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, Precision precision) {
   const OpTimer timer(OpKind::Attention);
   const int64_t batch = q.dim(0), tq = q.dim(1), c = q.dim(2), tk = k.dim(1);
@@ -134,10 +218,15 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
                 ", v " + shape_string(v.shape()));
   const int64_t d = c / heads;
   const float scale = 1.0f / std::sqrt(float(d));
+  const bool fused = !causal && softmax_fused(precision);
+  const dt type = operand_type(precision);
+  // bf16 products take their inner dimension in pairs.
+  const int64_t width = fused ? d + (type == dt::bf16 ? 2 : 1) : d;
   const int64_t rows = std::clamp<int64_t>(kBlockScores / std::max<int64_t>(tk, 1), 1, std::max<int64_t>(tq, 1));
   const int64_t blocks = (tq + rows - 1) / rows;
-  const HeadMajor qh = split_heads(q, heads, precision), kh = split_heads(k, heads, precision),
-                  vh = split_heads(v, heads, precision);
+  HeadMajor qh = split_heads(q, heads, precision, width), kh = split_heads(k, heads, precision, width),
+            vh = split_heads(v, heads, precision, width);
+  if (fused) add_softmax_columns(qh, kh, vh, q, k, scale);
   Tensor out({batch, tq, c});
   std::exception_ptr failure;
 #pragma omp parallel
@@ -147,7 +236,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
     // likely their addresses aliasing in the cache with the pooled operands.
     thread_local std::vector<float> scores, head_out;
     scores.resize(std::max(scores.size(), size_t(rows * tk)));
-    head_out.resize(std::max(head_out.size(), size_t(rows * d)));
+    head_out.resize(std::max(head_out.size(), size_t(rows * width)));
     Tensor p_scratch;
 #pragma omp for collapse(3) schedule(static)
     for (int64_t b = 0; b < batch; ++b)
@@ -155,14 +244,31 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
         for (int64_t block = 0; block < blocks; ++block) {
           try {
             const int64_t r0 = block * rows, n = std::min(rows, tq - r0);
-            const auto* q_rows = static_cast<const std::byte*>(qh.head(b, h)) + size_t(r0 * d) * qh.element_size();
-            StridedMatmul{n, tk, d, d, d, tk, true, scale, qh.type}.run(q_rows, kh.head(b, h), scores.data());
-            softmax_rows(scores.data(), n, tk, causal, r0);
-            const Operand probabilities = compute_operand(precision, scores.data(), size_t(n * tk), p_scratch);
-            StridedMatmul{n, d, tk, tk, d, d, false, 1.0f, vh.type}.run(probabilities.data, vh.head(b, h),
-                                                                     head_out.data());
-            for (int64_t i = 0; i < n; ++i)
-              std::copy_n(head_out.data() + i * d, d, out.data() + (b * tq + r0 + i) * c + h * d);
+            const void *q_rows = qh.row(b, h, r0), *keys = kh.row(b, h, 0), *values = vh.row(b, h, 0);
+            bool exact = !fused;
+            if (fused) {
+              StridedMatmul{n, tk, width, width, width, tk, true, scale, type, true, type}.run(q_rows, keys,
+                                                                                               scores.data());
+              if (precision == Precision::Bf16 && type == dt::f32)  // emulated: the bf16 store's rounding
+                round_to_bf16(scores.data(), scores.data(), size_t(n * tk));
+              StridedMatmul{n, width, tk, tk, width, width, false, 1.0f, type}.run(scores.data(), values,
+                                                                                head_out.data());
+              for (int64_t i = 0; i < n; ++i) exact = exact || !(head_out[size_t(i * width + d)] >= kMinRowSum);
+              if (exact) ++fallback_blocks;
+            }
+            if (exact) {
+              StridedMatmul{n, tk, d, width, width, tk, true, scale, type}.run(q_rows, keys, scores.data());
+              softmax_rows(scores.data(), n, tk, causal, r0);
+              const Operand probabilities = compute_operand(precision, scores.data(), size_t(n * tk), p_scratch);
+              StridedMatmul{n, d, tk, tk, width, width, false, 1.0f, type}.run(probabilities.data, values,
+                                                                             head_out.data());
+            }
+            for (int64_t i = 0; i < n; ++i) {
+              const float* o = head_out.data() + i * width;
+              const float inv_sum = exact ? 1.0f : 1.0f / o[d];
+              float* dst = out.data() + (b * tq + r0 + i) * c + h * d;
+              for (int64_t e = 0; e < d; ++e) dst[e] = o[e] * inv_sum;
+            }
           } catch (...) {
 #pragma omp critical(attention_failure)
             failure = std::current_exception();

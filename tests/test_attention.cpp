@@ -1,0 +1,161 @@
+// Multi-head attention, exact and with the softmax fused into the products, in fp32 and bf16,
+// against a double-precision reference that models each path's roundings.
+#include <cmath>
+#include <random>
+
+#include "core/attention.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "golden.h"
+
+namespace diffuse {
+namespace {
+
+using testing::close_to;
+using testing::Golden;
+
+Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
+  Tensor t(std::move(shape));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = normal(rng);
+  return t;
+}
+
+float bf16_round(float x) { return bf16_to_float(float_to_bf16(x)); }
+
+struct Path {
+  bool bf16 = false, fused = false;
+};
+
+// What each path computes, in double: the exact path rounds the normalised probabilities to bf16
+// (bf16 only); the fused one rounds exp(s - m), m the kernel's bound, and divides by their sum.
+Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, Path path) {
+  const int64_t batch = q.dim(0), tq = q.dim(1), tk = k.dim(1), c = q.dim(2), d = c / heads;
+  auto operand = [&](const Tensor& t, int64_t b, int64_t row, int64_t h, int64_t e) {
+    const float x = t.data()[(b * t.dim(1) + row) * c + h * d + e];
+    return double(path.bf16 ? bf16_round(x) : x);
+  };
+  const double scale = 1.0 / std::sqrt(double(d));
+  Tensor out = Tensor::zeros({batch, tq, c});
+  std::vector<double> p(size_t(tk), 0.0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      std::vector<double> center(size_t(d), 0.0);  // the fused path's bound, as the kernel forms it
+      for (int64_t j = 0; j < tk; ++j)
+        for (int64_t e = 0; e < d; ++e) center[size_t(e)] += k.data()[(b * tk + j) * c + h * d + e] / double(tk);
+      double radius = 0;
+      for (int64_t j = 0; j < tk; ++j) {
+        double r2 = 0;
+        for (int64_t e = 0; e < d; ++e) r2 += std::pow(k.data()[(b * tk + j) * c + h * d + e] - center[size_t(e)], 2);
+        radius = std::max(radius, std::sqrt(r2));
+      }
+      for (int64_t i = 0; i < tq; ++i) {
+        const int64_t keys = causal ? i + 1 : tk;
+        double dot = 0, norm2 = 0;
+        for (int64_t e = 0; e < d; ++e) {
+          const double x = q.data()[(b * tq + i) * c + h * d + e];
+          dot += x * center[size_t(e)];
+          norm2 += x * x;
+        }
+        const float shift = float(-(dot + std::sqrt(norm2) * radius));  // -m / scale
+        double max_score = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < keys; ++j) {
+          double s = 0;
+          for (int64_t e = 0; e < d; ++e) s += operand(q, b, i, h, e) * operand(k, b, j, h, e);
+          p[size_t(j)] = s * scale;
+          if (path.fused) p[size_t(j)] += scale * (path.bf16 ? bf16_round(shift) : shift);
+          max_score = std::max(max_score, p[size_t(j)]);
+        }
+        for (int64_t j = 0; j < keys; ++j) {
+          p[size_t(j)] = std::exp(p[size_t(j)] - (path.fused ? 0.0 : max_score));
+          if (path.fused && path.bf16) p[size_t(j)] = bf16_round(float(p[size_t(j)]));
+          sum += p[size_t(j)];
+        }
+        for (int64_t j = 0; j < keys; ++j) {
+          p[size_t(j)] /= sum;
+          if (!path.fused && path.bf16) p[size_t(j)] = bf16_round(float(p[size_t(j)]));
+        }
+        for (int64_t e = 0; e < d; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < keys; ++j) acc += p[size_t(j)] * operand(v, b, j, h, e);
+          out.data()[(b * tq + i) * c + h * d + e] = float(acc);
+        }
+      }
+    }
+  return out;
+}
+
+Golden as_golden(const Tensor& t) { return {t.shape(), t.to_vector()}; }
+
+// fp32: the products' and exp's own rounding, a few ulps of the output's scale.
+constexpr double kFp32Tolerance = 2e-5;
+// bf16: a probability next to a rounding boundary may round the other way after a 1-ulp exp
+// difference, one bf16 step (2^-8 relative) of one probability.
+constexpr double kBf16Tolerance = 2e-3;
+
+class AttentionTest : public ::testing::TestWithParam<Path> {
+ protected:
+  void SetUp() override { set_softmax_fusion(GetParam().fused ? SoftmaxFusion::Always : SoftmaxFusion::Never); }
+  void TearDown() override { set_softmax_fusion(SoftmaxFusion::Auto); }
+
+  void expect_reference(const std::string& what, const Tensor& q, const Tensor& k, const Tensor& v, int heads,
+                        bool causal) {
+    const Path path = GetParam();
+    const Tensor got = attention(q, k, v, heads, causal, path.bf16 ? Precision::Bf16 : Precision::Fp32);
+    // A causal softmax is never fused.
+    const Tensor want = reference_attention(q, k, v, heads, causal, {path.bf16, path.fused && !causal});
+    EXPECT_TRUE(close_to(what, got.to_vector(), as_golden(want), path.bf16 ? kBf16Tolerance : kFp32Tolerance));
+  }
+};
+
+TEST_P(AttentionTest, MatchesTheReference) {
+  const Tensor q = random_tensor({2, 19, 32}, 8), k = random_tensor({2, 23, 32}, 9), v = random_tensor({2, 23, 32}, 10);
+  expect_reference("attention", q, k, v, 4, false);
+}
+
+TEST_P(AttentionTest, CausalMatchesTheReference) {
+  const Tensor q = random_tensor({2, 19, 32}, 11), k = random_tensor({2, 19, 32}, 12), v = random_tensor({2, 19, 32}, 13);
+  expect_reference("causal attention", q, k, v, 4, true);
+}
+
+// 4096 keys make blocks of 64 queries: 130 queries end in a partial third block.
+TEST_P(AttentionTest, ManyKeysSplitTheQueriesIntoBlocks) {
+  const Tensor q = random_tensor({1, 130, 16}, 14), k = random_tensor({1, 4096, 16}, 15),
+               v = random_tensor({1, 4096, 16}, 16);
+  expect_reference("attention over 4096 keys", q, k, v, 2, false);
+}
+
+// Queries 300 times longer than the keys' spread put the bound far above the true scores: the
+// fused path must notice and give the exact softmax's answer (nearly one-hot here).
+TEST_P(AttentionTest, ScoresFarBelowTheBoundFallBackToTheExactSoftmax) {
+  const Tensor q = random_tensor({1, 5, 8}, 17, 300.0f), k = random_tensor({1, 7, 8}, 18),
+               v = random_tensor({1, 7, 8}, 19);
+  const int64_t before = softmax_fallback_blocks();
+  const Path path = GetParam();
+  const Tensor got = attention(q, k, v, 1, false, path.bf16 ? Precision::Bf16 : Precision::Fp32);
+  EXPECT_TRUE(close_to("far-from-bound attention", got.to_vector(),
+                       as_golden(reference_attention(q, k, v, 1, false, {path.bf16, false})),
+                       path.bf16 ? kBf16Tolerance : kFp32Tolerance));
+  EXPECT_EQ(softmax_fallback_blocks() - before, path.fused ? 1 : 0);
+}
+
+TEST_P(AttentionTest, MismatchedShapesAreNamed) {
+  const Tensor q = random_tensor({1, 4, 8}, 1), k = random_tensor({1, 5, 8}, 2), v = random_tensor({1, 6, 8}, 3);
+  try {
+    attention(q, k, v, 2);
+    FAIL() << "attention ran on keys and values of different lengths";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("k [1,5,8], v [1,6,8]"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, AttentionTest,
+                         ::testing::Values(Path{false, false}, Path{false, true}, Path{true, false}, Path{true, true}),
+                         [](const auto& info) {
+                           return std::string(info.param.bf16 ? "Bf16" : "Fp32") +
+                                  (info.param.fused ? "Fused" : "Exact");
+                         });
+
+}  // namespace
+}  // namespace diffuse
