@@ -36,13 +36,15 @@ TEST(UNet, Sd1MatchesDiffusers) { check_unet("sd1-tiny", 0); }
 TEST(UNet, Sd2MatchesDiffusers) { check_unet("sd2-tiny", 0); }
 TEST(UNet, SdxlMatchesDiffusers) { check_unet("sdxl-tiny", 64); }
 
-// The softmax fused into the attention products (Auto picks it on AVX-512 and AMX only).
-TEST(UNet, MatchesDiffusersWithTheFusedSoftmax) {
+// The softmax fused into the attention products, which Auto picks on AVX-512 and AMX only.
+void check_unet_with_fused_softmax(const std::string& family, int pooled_dim) {
   set_softmax_fusion(SoftmaxFusion::Always);
-  check_unet("sd1-tiny", 0);
-  check_unet("sdxl-tiny", 64);
+  check_unet(family, pooled_dim);
   set_softmax_fusion(SoftmaxFusion::Auto);
 }
+
+TEST(UNet, Sd1MatchesDiffusersWithTheFusedSoftmax) { check_unet_with_fused_softmax("sd1-tiny", 0); }
+TEST(UNet, SdxlMatchesDiffusersWithTheFusedSoftmax) { check_unet_with_fused_softmax("sdxl-tiny", 64); }
 
 // The denoising loop's second and later passes run entirely in tensor buffers the first one left
 // in the pool: no allocation from the system, so no fresh pages to fault in.
