@@ -2,9 +2,11 @@
 #include "core/attention.h"
 #include "core/buffer_pool.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "golden.h"
 #include "io/model_files.h"
 #include "models/unet.h"
+#include "models/unet_flops.h"
 
 namespace diffuse {
 namespace {
@@ -60,6 +62,32 @@ TEST(UNet, RepeatedPassAllocatesNoTensorBuffer) {
   const std::vector<float> second = unet.forward(x, t, context).to_vector();
   EXPECT_EQ(BufferPool::fresh_buffers() - fresh, 0u) << "tensor buffers the second pass took from the system";
   EXPECT_EQ(first, second);
+}
+
+// The MACs the ops declare to the profiler (bench's TFLOP/s per op) and the architecture's count
+// (bench's per-image figure) are two independent tallies of the same pass.
+TEST(UNet, OpsDeclareTheArchitecturesMacs) {
+  for (const auto& [family, pooled_dim] : {std::pair{"sd1-tiny", 0}, std::pair{"sdxl-tiny", 64}}) {
+    ModelFiles files = open_model(fixture(std::string(family) + "/model.safetensors"));
+    Weights w(files.unet, "unet");
+    const UNetConfig config = UNetConfig::detect(w, pooled_dim);
+    UNet unet(w, config);
+    TensorArchive expected = load_safetensors(fixture(std::string(family) + "/expected/unet.safetensors"));
+    const Tensor x = tensor_of(golden(expected, "x")), context = tensor_of(golden(expected, "context"));
+    std::optional<AddedConditions> added;
+    if (expected.find("text_embeds"))
+      added = AddedConditions{tensor_of(golden(expected, "text_embeds")), tensor_of(golden(expected, "time_ids"))};
+    set_op_profiling(true);
+    const OpTimes before = op_times();
+    unet.forward(x, golden(expected, "t").values, context, added ? &*added : nullptr);
+    const OpTimes pass = op_times() - before;
+    set_op_profiling(false);
+    const UNetMacs per_image = unet_macs(config, int(x.dim(2)), int(x.dim(3)), int(context.dim(1)));
+    const double batch = double(x.dim(0));
+    EXPECT_EQ(pass.macs[size_t(OpKind::Conv)], batch * per_image.conv) << family << " conv";
+    EXPECT_EQ(pass.macs[size_t(OpKind::Linear)], batch * per_image.linear) << family << " linear";
+    EXPECT_EQ(pass.macs[size_t(OpKind::Attention)], batch * per_image.attention) << family << " attention";
+  }
 }
 
 TEST(UNet, DetectsSd1HyperParameters) {

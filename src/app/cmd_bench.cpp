@@ -168,7 +168,10 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
   r.step_fresh_buffers = double(BufferPool::fresh_buffers() - fresh) / r.steps;
   r.step_softmax_fallbacks = double(softmax_fallback_blocks() - fallbacks) / r.steps;
   r.unet_ops = op_times() - ops_before;
-  for (int k = 0; k < kOpKinds; ++k) r.unet_ops.seconds[size_t(k)] /= r.steps;
+  for (int k = 0; k < kOpKinds; ++k) {
+    r.unet_ops.seconds[size_t(k)] /= r.steps;
+    r.unet_ops.macs[size_t(k)] /= r.steps;
+  }
   r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
 }
 
@@ -286,30 +289,21 @@ void print_deviation(const char* what, const std::optional<Deviation>& d) {
 
 // "conv 5.50 s (52%, 0.153 TFLOP/s), ..., other 0.02 s": `other` is the stage's time outside
 // every timed op (the timestep embedding, the guidance, allocation).
-std::string ops_text(const OpTimes& ops, double stage_s, const UNetMacs* macs) {
+std::string ops_text(const OpTimes& ops, double stage_s) {
   std::string s;
   char part[96];
-  auto add = [&](std::string_view name, double seconds, double macs_per_pass) {
-    if (seconds < 5e-4 && macs_per_pass == 0) return;
+  auto add = [&](std::string_view name, double seconds, double macs) {
+    if (seconds < 5e-4) return;
     std::snprintf(part, sizeof part, "%s%.*s %.2f s (%.0f%%", s.empty() ? "" : ", ", int(name.size()), name.data(),
                   seconds, 100.0 * seconds / stage_s);
     s += part;
-    if (macs_per_pass > 0 && seconds > 0) {
-      std::snprintf(part, sizeof part, ", %.3f TFLOP/s", 2.0 * macs_per_pass / seconds / 1e12);
+    if (macs > 0) {
+      std::snprintf(part, sizeof part, ", %.3f TFLOP/s", 2.0 * macs / seconds / 1e12);
       s += part;
     }
     s += ")";
   };
-  for (int k = 0; k < kOpKinds; ++k) {
-    const auto kind = OpKind(k);
-    // The pass runs the batch of 2; MACs are per image.
-    const double m = !macs                        ? 0
-                     : kind == OpKind::Conv      ? 2 * macs->conv
-                     : kind == OpKind::Linear    ? 2 * macs->linear
-                     : kind == OpKind::Attention ? 2 * macs->attention
-                                                 : 0;
-    add(op_kind_name(kind), ops[kind], m);
-  }
+  for (int k = 0; k < kOpKinds; ++k) add(op_kind_name(OpKind(k)), ops.seconds[size_t(k)], ops.macs[size_t(k)]);
   add("other", std::max(0.0, stage_s - ops.total()), 0);
   return s;
 }
@@ -335,12 +329,12 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s; per step %.0f page faults, %.0f tensor "
               "buffers not from the pool)\n",
               r.step_s, r.steps, r.warmup_step_s, r.step_page_faults, r.step_fresh_buffers);
-  std::printf("  by op       %s\n", ops_text(r.unet_ops, r.step_s, &r.macs).c_str());
+  std::printf("  by op       %s\n", ops_text(r.unet_ops, r.step_s).c_str());
   std::printf("  softmax     %s", r.softmax_fused ? "fused into the attention products" : "exact (scores, then softmax)");
   if (r.step_softmax_fallbacks > 0) std::printf("; %.0f query blocks per step fell back to exact", r.step_softmax_fallbacks);
   std::printf("\n");
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
-  std::printf("  by op       %s\n", ops_text(r.vae_ops, r.vae_s, nullptr).c_str());
+  std::printf("  by op       %s\n", ops_text(r.vae_ops, r.vae_s).c_str());
   std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
   if (r.load_peak_rss_mib > 0) std::printf("  (text encode to VAE decode; %.2f GiB while %s)", r.load_peak_rss_mib / 1024.0,
                                            random_weights ? "building the random weights" : "loading");

@@ -47,7 +47,7 @@ struct StridedMatmul {
   bool b_transposed;  // B stored as [n,k] (row stride ldb)
   float scale = 1.0f;
   dt operands = dt::f32;
-  bool exp = false;  // C = exp(scale * A B), oneDNN's exp applied in registers before the store
+  bool exp = false;  // C = exp(scale * A B), through oneDNN's exp post-op
   dt dst = dt::f32;
 
   dnnl::memory::desc a_md() const { return dnnl::memory::desc({m, k}, operands, dims{lda, 1}); }
@@ -251,11 +251,11 @@ bool softmax_fused(Precision precision) {
 // That saves the softmax's passes over the scores and, in bf16, their conversion. A block with a
 // row too far below its bound, and every causal one, runs the exact scores -> softmax -> product.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, bool causal, Precision precision) {
-  const OpTimer timer(OpKind::Attention);
   const int64_t batch = q.dim(0), tq = q.dim(1), c = q.dim(2), tk = k.dim(1);
   if (k.dim(2) != c || v.dim(2) != c || v.dim(1) != tk || c % heads != 0)
     throw Error("attention shapes do not match: q " + shape_string(q.shape()) + ", k " + shape_string(k.shape()) +
                 ", v " + shape_string(v.shape()));
+  const OpTimer timer(OpKind::Attention, 2.0 * double(batch * tq * tk) * c);  // q k^T and p v, all heads
   const int64_t d = c / heads;
   const float scale = 1.0f / std::sqrt(float(d));
   const bool fused = !causal && softmax_fused(precision);

@@ -42,12 +42,12 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
 Tensor Conv2dKernel::forward(const Tensor& x) const { return forward(x, padding_); }
 
 Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
-  const OpTimer timer(OpKind::Conv);
   if (x.rank() != 4 || x.dim(3) != in_)
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
-  const Plan& plan = plan_for(n, h, w, rows);
   const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
+  const OpTimer timer(OpKind::Conv, double(n * oh * ow) * out_ * in_ * kernel_ * kernel_);
+  const Plan& plan = plan_for(n, h, w, rows);
   Tensor y({n, oh, ow, out_});
   Tensor scratch;
   const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);

@@ -40,10 +40,10 @@ const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
 }
 
 Tensor LinearKernel::forward(const Tensor& x) const {
-  const OpTimer timer(OpKind::Linear);
   if (x.rank() < 1 || x.dim(-1) != in_)
     throw Error("linear layer expects " + std::to_string(in_) + " input features, got " + shape_string(x.shape()));
   const int64_t rows = x.numel() / in_;
+  const OpTimer timer(OpKind::Linear, double(rows) * in_ * out_);
   Shape out_shape = x.shape();
   out_shape.back() = out_;
   Tensor y(out_shape);

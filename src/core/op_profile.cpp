@@ -11,6 +11,7 @@ namespace {
 std::atomic<bool> profiling{false};
 std::array<std::atomic<int64_t>, kOpKinds> total_ns{};
 std::array<std::atomic<int64_t>, kOpKinds> total_calls{};
+std::array<std::atomic<int64_t>, kOpKinds> total_macs{};
 thread_local OpTimer* innermost = nullptr;
 
 int64_t now_ns() {
@@ -37,6 +38,7 @@ OpTimes OpTimes::operator-(const OpTimes& earlier) const {
   for (int k = 0; k < kOpKinds; ++k) {
     d.seconds[size_t(k)] = seconds[size_t(k)] - earlier.seconds[size_t(k)];
     d.calls[size_t(k)] = calls[size_t(k)] - earlier.calls[size_t(k)];
+    d.macs[size_t(k)] = macs[size_t(k)] - earlier.macs[size_t(k)];
   }
   return d;
 }
@@ -48,11 +50,12 @@ OpTimes op_times() {
   for (int k = 0; k < kOpKinds; ++k) {
     t.seconds[size_t(k)] = double(total_ns[size_t(k)].load(std::memory_order_relaxed)) * 1e-9;
     t.calls[size_t(k)] = total_calls[size_t(k)].load(std::memory_order_relaxed);
+    t.macs[size_t(k)] = double(total_macs[size_t(k)].load(std::memory_order_relaxed));
   }
   return t;
 }
 
-OpTimer::OpTimer(OpKind kind) : kind_(kind) {
+OpTimer::OpTimer(OpKind kind, double macs) : kind_(kind) {
   if (!profiling.load(std::memory_order_relaxed) || omp_in_parallel()) return;
   active_ = true;
   start_ns_ = now_ns();
@@ -60,6 +63,7 @@ OpTimer::OpTimer(OpKind kind) : kind_(kind) {
   if (outer_) total_ns[size_t(outer_->kind_)].fetch_add(start_ns_ - outer_->start_ns_, std::memory_order_relaxed);
   innermost = this;
   total_calls[size_t(kind_)].fetch_add(1, std::memory_order_relaxed);
+  total_macs[size_t(kind_)].fetch_add(int64_t(macs), std::memory_order_relaxed);
 }
 
 OpTimer::~OpTimer() {

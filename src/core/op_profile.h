@@ -14,6 +14,7 @@ std::string_view op_kind_name(OpKind kind);  // "conv", "linear", ...
 struct OpTimes {
   std::array<double, kOpKinds> seconds{};
   std::array<int64_t, kOpKinds> calls{};
+  std::array<double, kOpKinds> macs{};  // multiply-accumulates the timed ops declared
   double operator[](OpKind kind) const { return seconds[size_t(kind)]; }
   double total() const;
   OpTimes operator-(const OpTimes& earlier) const;
@@ -25,10 +26,11 @@ OpTimes op_times();
 
 // Adds the wall time of its scope to `kind`, less the time of timers opened inside it, so a bf16
 // conversion inside a convolution counts as conversion and not twice. Timers inside a parallel
-// region do not count: the region's own (outer) timer already has their time.
+// region do not count: the region's own (outer) timer already has their time. `macs`, the op's
+// multiply-accumulates, give each kind's achieved TFLOP/s.
 class OpTimer {
  public:
-  explicit OpTimer(OpKind kind);
+  explicit OpTimer(OpKind kind, double macs = 0);
   ~OpTimer();
   OpTimer(const OpTimer&) = delete;
   OpTimer& operator=(const OpTimer&) = delete;
