@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/op_profile.h"
+#include "core/packed_operand.h"
 
 namespace diffuse {
 namespace {
@@ -30,15 +31,6 @@ constexpr int64_t kBlockScores = int64_t(1) << 18;
 // oneDNN plans a primitive made inside a parallel region for one thread and one made outside
 // for the whole team, and runs either where it is; so primitives are cached per context.
 int64_t threading_context() { return omp_in_parallel() ? 1 : 0; }
-
-// One product's B (a head's keys or values) packed into the layout its kernel reads, kept while
-// the thread's next blocks multiply by the same head.
-struct PackedB {
-  const void* source = nullptr;
-  dnnl::memory::desc plain, layout;
-  std::vector<float> storage;
-  dnnl::memory memory;
-};
 
 // A strided 2-D matmul C[m,n] = post(scale * A[m,k] B[k,n]) with leading dimensions, cached per
 // shape. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.
@@ -57,10 +49,7 @@ struct StridedMatmul {
   }
   dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, n}, dst, dims{ldc, 1}); }
 
-  // B in the layout the kernel prefers (tag::any): given a plain B, oneDNN's brgemm kernels
-  // (AVX-512, AMX) copy it into that layout on every call, i.e. once per block of queries for the
-  // same head's keys, as LinearKernel's weights would be without packing.
-  dnnl::matmul::primitive_desc primitive_desc() const {
+  dnnl::matmul::primitive_desc primitive_desc(const dnnl::memory::desc& b) const {
     dnnl::primitive_attr attr = caller_scratchpad();
     if (scale != 1.0f) attr.set_output_scales(0, {scale});
     if (exp) {
@@ -68,8 +57,20 @@ struct StridedMatmul {
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
       attr.set_post_ops(ops);
     }
-    const dnnl::memory::desc b_any({k, n}, operands, tag::any);
-    return dnnl::matmul::primitive_desc({a_md(), b_any, c_md()}, attr, dnnl_engine());
+    return dnnl::matmul::primitive_desc({a_md(), b, c_md()}, attr, dnnl_engine());
+  }
+
+  // B in the blocked layout the kernel prefers where it has one: given a plain B, oneDNN's brgemm
+  // kernels (AVX-512, AMX) copy it into that layout on every call, i.e. once per block of queries
+  // for the same head's keys, as LinearKernel's weights would be without packing. A kernel that
+  // reads plain B (gemm:jit, AVX2) takes it as stored: re-laying out the transposed keys for it
+  // cost 0.58 s of a 512x512 step here.
+  dnnl::matmul::primitive_desc preferred_primitive_desc() const {
+    const dnnl::matmul::primitive_desc pd = primitive_desc(dnnl::memory::desc({k, n}, operands, tag::any));
+    const dnnl::memory::desc layout = pd.weights_desc();
+    const bool plain = layout == dnnl::memory::desc({k, n}, operands, tag::ab) ||
+                       layout == dnnl::memory::desc({k, n}, operands, tag::ba);
+    return plain ? primitive_desc(b_md()) : pd;
   }
 
   struct Plan {
@@ -84,30 +85,14 @@ struct StridedMatmul {
                                     scale);
     auto it = cache.find(key);
     if (it == cache.end()) {
-      const dnnl::matmul::primitive_desc pd = primitive_desc();
+      const dnnl::matmul::primitive_desc pd = preferred_primitive_desc();
       it = cache.emplace(key, Plan{dnnl::matmul(pd), pd.weights_desc()}).first;
     }
     return it->second;
   }
 
-  // `b` (in this shape's plain layout) in the plan's layout, packed unless `cache` already holds it.
-  const dnnl::memory& packed(const void* b, PackedB& cache) const {
-    const dnnl::memory::desc& layout = plan().b_layout;
-    if (layout == b_md()) {  // the kernel reads B as it is
-      cache.source = nullptr;
-      cache.memory = dnnl::memory(layout, dnnl_engine(), const_cast<void*>(b));
-      return cache.memory;
-    }
-    if (cache.source == b && cache.plain == b_md() && cache.layout == layout) return cache.memory;
-    cache.storage.resize(std::max(cache.storage.size(), (layout.get_size() + 3) / 4));
-    cache.memory = dnnl::memory(layout, dnnl_engine(), cache.storage.data());
-    dnnl::memory source(b_md(), dnnl_engine(), const_cast<void*>(b));
-    execute(dnnl::reorder(source, cache.memory, caller_scratchpad()),
-            {{DNNL_ARG_FROM, source}, {DNNL_ARG_TO, cache.memory}});
-    cache.source = b;
-    cache.plain = b_md();
-    cache.layout = layout;
-    return cache.memory;
+  const dnnl::memory& packed(const void* b, PackedOperand& cache) const {
+    return cache.get(b, b_md(), plan().b_layout);
   }
 
   void run(const void* a, const dnnl::memory& packed_b, void* c) const {
@@ -234,7 +219,7 @@ bool softmax_fused(Precision precision) {
   if (fusion_mode != SoftmaxFusion::Auto) return fusion_mode == SoftmaxFusion::Always;
   static const auto brgemm = [](dt type) {
     const StridedMatmul first{64, 4096, 42, 42, 42, 4096, true, 0.125f, type, true, type};
-    return std::string_view(first.primitive_desc().impl_info_str()).find("brg") != std::string_view::npos;
+    return std::string_view(first.preferred_primitive_desc().impl_info_str()).find("brg") != std::string_view::npos;
   };
   static const bool fp32 = brgemm(dt::f32), bf16 = operand_type(Precision::Bf16) == dt::bf16 && brgemm(dt::bf16);
   return precision == Precision::Bf16 ? bf16 : fp32;
@@ -275,8 +260,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
     // the first. Pooled tensors instead measured 20% slower here (437 vs 359 ms for 4096 tokens),
     // likely their addresses aliasing in the cache with the pooled operands.
     thread_local std::vector<float> scores, head_out;
-    thread_local PackedB first_b, second_b;  // this call's keys and values: stale from the last call
-    first_b.source = second_b.source = nullptr;
+    thread_local PackedOperand first_b, second_b;  // this call's keys and values
+    first_b.forget();
+    second_b.forget();
     scores.resize(std::max(scores.size(), size_t(rows * tk)));
     head_out.resize(std::max(head_out.size(), size_t(rows * width)));
     Tensor p_scratch;
