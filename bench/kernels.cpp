@@ -50,17 +50,24 @@ BENCHMARK(BM_SelfAttention)
     ->ArgsProduct({{1024}, {640}, {0}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
 
-// A 3x3 convolution of the UNet's top level.
+// 3x3 convolutions: channels, size, precision, batch. The UNet's top level (batch 2 for CFG), and
+// the VAE decoder's levels at 512x512 (batch 1), whose large images run slower per FLOP.
 void BM_Conv3x3(benchmark::State& state) {
   const int c = int(state.range(0));
-  const int64_t hw = state.range(1);
+  const int64_t hw = state.range(1), batch = state.range(3);
   std::vector<float> weight(size_t(c) * c * 9, 0.01f);
   const Conv2dKernel conv(weight, {}, c, c, 3, 1, {1, 1}, precision_arg(state.range(2)));
-  const Tensor x = random_tensor({2, hw, hw, c});
+  const Tensor x = random_tensor({batch, hw, hw, c});
   for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x));
-  state.SetItemsProcessed(state.iterations() * 2 * 2 * hw * hw * c * c * 9);
+  state.SetItemsProcessed(state.iterations() * 2 * batch * hw * hw * c * c * 9);
 }
-BENCHMARK(BM_Conv3x3)->ArgsProduct({{320}, {64}, {0, 1}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv3x3)
+    ->ArgsProduct({{320}, {64}, {0, 1}, {2}})
+    ->Args({512, 64, 0, 1})
+    ->Args({512, 128, 0, 1})
+    ->Args({256, 256, 0, 1})
+    ->Args({128, 512, 0, 1})
+    ->Unit(benchmark::kMillisecond);
 
 // The feed-forward projection of the top level: 8192 tokens x 320 -> 1280.
 void BM_Linear(benchmark::State& state) {

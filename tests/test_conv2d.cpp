@@ -1,5 +1,8 @@
-// Conv2dKernel's band mode: rows of a taller image, with real halo rows instead of padding, give
-// exactly the rows of the whole convolution (the VAE decoder's banded upsampling relies on it).
+// Conv2dKernel against a double-precision convolution, on small images (oneDNN's direct kernel)
+// and large ones (nine shifted products on AVX2, shifted_conv.h); and its band mode: rows of a
+// taller image, with real halo rows instead of padding, give exactly the rows of the whole
+// convolution (the VAE decoder's banded upsampling relies on it).
+#include <cmath>
 #include <random>
 
 #include "core/conv2d.h"
@@ -16,26 +19,89 @@ Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
   return y;
 }
 
-TEST(Conv2dBands, HaloRowsReplacePadding) {
-  std::mt19937 rng(3);
+std::vector<float> normal_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
-  const int in = 8, out = 12, height = 30;
-  std::vector<float> w(size_t(out) * in * 9), b(out);
-  for (float& v : w) v = normal(rng);
-  for (float& v : b) v = normal(rng);
-  const Conv2dKernel conv(w, b, out, in, 3, 1, {1, 1});
-  Tensor x({2, height, 7, in});
-  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
-  const Tensor whole = conv.forward(x);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
 
-  for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 10}, {10, 20}, {20, 30}}) {
+// One output pixel of a 3x3 "same" convolution of NHWC x with OIHW weights, in double.
+std::vector<double> reference_pixel(const Tensor& x, const std::vector<float>& w, const std::vector<float>& bias,
+                                    int64_t b, int64_t row, int64_t col) {
+  const int64_t h = x.dim(1), width = x.dim(2), in = x.dim(3), out = int64_t(bias.size());
+  std::vector<double> acc(bias.begin(), bias.end());
+  for (int64_t ky = 0; ky < 3; ++ky)
+    for (int64_t kx = 0; kx < 3; ++kx) {
+      const int64_t r = row + ky - 1, c = col + kx - 1;
+      if (r < 0 || r >= h || c < 0 || c >= width) continue;
+      const float* px = x.data() + ((b * h + r) * width + c) * in;
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t i = 0; i < in; ++i) acc[size_t(o)] += double(px[i]) * w[size_t(((o * in + i) * 3 + ky) * 3 + kx)];
+    }
+  return acc;
+}
+
+// Every pixel of the border (where the padding is) and a sample of the inside.
+void expect_reference(const std::string& what, const Tensor& x, const std::vector<float>& w,
+                      const std::vector<float>& bias, const Tensor& y) {
+  const int64_t h = x.dim(1), width = x.dim(2), out = int64_t(bias.size());
+  std::mt19937 rng(5);
+  double worst = 0;
+  std::string where;
+  auto check = [&](int64_t b, int64_t r, int64_t c) {
+    const std::vector<double> want = reference_pixel(x, w, bias, b, r, c);
+    for (int64_t o = 0; o < out; ++o) {
+      const double diff = std::abs(y.data()[((b * h + r) * width + c) * out + o] - want[size_t(o)]);
+      if (std::isnan(diff) ? !std::isnan(worst) : diff > worst) {  // a NaN stays the worst
+        worst = diff;
+        where = "[" + std::to_string(b) + "," + std::to_string(r) + "," + std::to_string(c) + "," + std::to_string(o) + "]";
+      }
+    }
+  };
+  for (int64_t b = 0; b < x.dim(0); ++b) {
+    for (int64_t c = 0; c < width; ++c) check(b, 0, c), check(b, h - 1, c);
+    for (int64_t r = 0; r < h; ++r) check(b, r, 0), check(b, r, width - 1);
+    for (int i = 0; i < 500; ++i) check(b, int64_t(rng() % h), int64_t(rng() % width));
+  }
+  // Sums of 9 * C_in products of unit normals, in fp32: a few ulps of ~sqrt(9 C_in).
+  EXPECT_LT(worst, 1e-4) << what << ": worst |diff| " << worst << " at " << where;
+}
+
+TEST(Conv2d, SmallAndLargeImagesMatchTheReference) {
+  const int in = 64, out = 80;  // in != out: the taps are [in, out] matrices
+  const std::vector<float> w = normal_values(size_t(out) * in * 9, 1), bias = normal_values(out, 2);
+  const Conv2dKernel conv(w, bias, out, in, 3, 1, {1, 1});
+  for (const Shape& shape : {Shape{2, 9, 11, in}, Shape{2, 130, 127, in}}) {
+    const Tensor x = Tensor::from(shape, normal_values(size_t(shape_numel(shape)), 3));
+    {  // Recycled memory is not zero: the zero-padded copy (2 x 133 x 129 pixels) must write its padding.
+      Tensor stale({shape[0] * (shape[1] + 3) * (shape[2] + 2) * in});
+      std::fill_n(stale.data(), stale.numel(), NAN);
+    }
+    expect_reference("conv " + shape_string(shape), x, w, bias, conv.forward(x));
+  }
+}
+
+// Small: oneDNN's direct kernel. Large (bands of 65 x 256 pixels): the shifted products on AVX2.
+void expect_bands_match_the_whole(int in, int out, int64_t height, int64_t width) {
+  const std::vector<float> w = normal_values(size_t(out) * in * 9, 6), bias = normal_values(out, 7);
+  const Conv2dKernel conv(w, bias, out, in, 3, 1, {1, 1});
+  const Shape shape{2, height, width, in};
+  const Tensor x = Tensor::from(shape, normal_values(size_t(shape_numel(shape)), 8));
+  const Tensor whole = conv.forward(x);
+  const int64_t third = height / 3;
+  for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, third}, {third, 2 * third}, {2 * third, height}}) {
     const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min<int64_t>(height, r1 + 1);
     const Tensor band = conv.forward(rows_of(x, u0, u1), {int(r0 == 0), int(r1 == height)});
     const Tensor expected = rows_of(whole, r0, r1);
-    EXPECT_TRUE(testing::close_to("rows " + std::to_string(r0) + ".." + std::to_string(r1), band.to_vector(),
-                                  {expected.shape(), expected.to_vector()}, 1e-6));
+    EXPECT_TRUE(testing::close_to(shape_string(shape) + " rows " + std::to_string(r0) + ".." + std::to_string(r1),
+                                  band.to_vector(), {expected.shape(), expected.to_vector()}, 1e-6));
   }
 }
+
+TEST(Conv2dBands, HaloRowsReplacePadding) { expect_bands_match_the_whole(8, 12, 30, 7); }
+TEST(Conv2dBands, HaloRowsReplacePaddingOnLargeImages) { expect_bands_match_the_whole(64, 64, 195, 256); }
 
 }  // namespace
 }  // namespace diffuse

@@ -1,6 +1,5 @@
 #include "core/attention.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -27,10 +26,6 @@ using tag = dnnl::memory::format_tag;
 // to the second. Smaller blocks lose more in the products (at 64K, 4096 tokens took 450 ms
 // instead of 375 here) than they gain in cache.
 constexpr int64_t kBlockScores = int64_t(1) << 18;
-
-// oneDNN plans a primitive made inside a parallel region for one thread and one made outside
-// for the whole team, and runs either where it is; so primitives are cached per context.
-int64_t threading_context() { return omp_in_parallel() ? 1 : 0; }
 
 // A strided 2-D matmul C[m,n] = post(scale * A[m,k] B[k,n]) with leading dimensions, cached per
 // shape. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.

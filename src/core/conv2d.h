@@ -37,9 +37,10 @@ class Conv2dKernel {
 
  private:
   struct Plan {
-    dnnl::convolution_forward prim;
+    dnnl::convolution_forward prim;  // empty when `shifted`
     dnnl::memory::desc weights_layout;
     dnnl::memory bias;
+    bool shifted = false;  // as shifted_conv3x3's nine products, weights as hwio taps
   };
   const Plan& plan_for(int64_t n, int64_t h, int64_t w, Padding rows) const;
   int64_t out_size(int64_t in, Padding p) const { return (in + p.before + p.after - kernel_) / stride_ + 1; }

@@ -21,6 +21,8 @@ void set_num_threads(int threads) { omp_set_num_threads(threads > 0 ? threads : 
 
 int num_threads() { return omp_get_max_threads(); }
 
+int64_t threading_context() { return omp_in_parallel() ? 1 : 0; }
+
 dnnl::primitive_attr caller_scratchpad(dnnl::primitive_attr attr) {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;

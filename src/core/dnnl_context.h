@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <unordered_map>
 
 #include <dnnl.hpp>
@@ -12,6 +13,9 @@ dnnl::engine& dnnl_engine();
 dnnl::stream& dnnl_stream();
 void set_num_threads(int threads);  // <= 0: all cores
 int num_threads();
+// oneDNN plans a primitive made inside a parallel region for one thread and one made outside for
+// the whole team, and runs either where it is; so primitives are cached per context (0 or 1).
+int64_t threading_context();
 
 // oneDNN allocates a primitive's scratchpad (packing and im2col buffers) for each execution and
 // frees it after: fresh pages every call, 13k page faults per 256x256 UNet pass. Primitives made
