@@ -50,6 +50,16 @@ BENCHMARK(BM_SelfAttention)
     ->ArgsProduct({{1024}, {640}, {0}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
 
+// The VAE's one-head attention over every pixel of its 512-channel level: 4096 tokens at 512x512,
+// 16384 at 1024x1024.
+void BM_VaeAttention(benchmark::State& state) {
+  const int64_t tokens = state.range(0);
+  const Tensor q = random_tensor({1, tokens, 512}), k = random_tensor({1, tokens, 512}), v = random_tensor({1, tokens, 512});
+  for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 1, false, Precision::Fp32));
+  state.SetItemsProcessed(state.iterations() * 2 * 2 * tokens * tokens * 512);
+}
+BENCHMARK(BM_VaeAttention)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
+
 // 3x3 convolutions: channels, size, precision, batch. The UNet's top level (batch 2 for CFG), and
 // the VAE decoder's levels at 512x512 (batch 1), whose large images run slower per FLOP.
 void BM_Conv3x3(benchmark::State& state) {

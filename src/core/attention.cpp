@@ -26,6 +26,10 @@ using tag = dnnl::memory::format_tag;
 // to the second. Smaller blocks lose more in the products (at 64K, 4096 tokens took 450 ms
 // instead of 375 here) than they gain in cache.
 constexpr int64_t kBlockScores = int64_t(1) << 18;
+// But at least this many queries: thinner products fall off the matmul rate, which costs more than
+// the larger block's cache misses (the VAE's 16384-token attention at 1024x1024: 16 rows per
+// block 6.4 s, 64 rows 4.5 s).
+constexpr int64_t kMinBlockRows = 64;
 
 // A strided 2-D matmul C[m,n] = post(scale * A[m,k] B[k,n]) with leading dimensions, cached per
 // shape. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.
@@ -242,7 +246,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
   const dt type = operand_type(precision);
   // bf16 products take their inner dimension in pairs.
   const int64_t width = fused ? d + (type == dt::bf16 ? 2 : 1) : d;
-  const int64_t rows = std::clamp<int64_t>(kBlockScores / std::max<int64_t>(tk, 1), 1, std::max<int64_t>(tq, 1));
+  const int64_t rows =
+      std::clamp<int64_t>(std::max(kBlockScores / std::max<int64_t>(tk, 1), kMinBlockRows), 1, std::max<int64_t>(tq, 1));
   const int64_t blocks = (tq + rows - 1) / rows;
   HeadMajor qh = split_heads(q, heads, precision, width), kh = split_heads(k, heads, precision, width),
             vh = split_heads(v, heads, precision, width);
