@@ -10,12 +10,14 @@ namespace diffuse {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-// Images from this size on (pixels per image) take the 3x3 convolutions as shifted products where
-// oneDNN's direct kernel is jit:avx2: at 64x64 the two are within noise, from 128x128 the
-// products are 1.1-1.6x faster (shifted_conv.h).
+// Where oneDNN's direct kernel is jit:avx2, 3x3 convolutions on images from 128x128 pixels on,
+// with the fewer of their input and output channels between 64 and 320, run as shifted products
+// (shifted_conv.h). In the SD 1.5 VAE decode at 512x512, per layer shape, direct -> shifted:
+// 128 channels at 512x512 5.0-5.8 -> 2.5-2.7 s, 256 at 256x256 3.8-5.1 -> 2.4 s, 512 -> 256 at
+// 256x256 1.3-1.5 -> 1.0-1.1 s; 512 channels at 128x128 4.5-5.1 -> 4.8-5.1 s (no gain, so direct).
+// Below 64 channels the products are too thin (the VAE's 3-channel output).
 constexpr int64_t kShiftedFromPixels = 128 * 128;
-// Fewer channels make the products too thin to keep the matmul rate (the VAE's 3-channel output).
-constexpr int kShiftedMinChannels = 64;
+constexpr int kShiftedMinChannels = 64, kShiftedMaxChannels = 320;
 
 Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
                            int kernel, int stride, Padding padding, Precision precision)
@@ -43,6 +45,7 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
   auto plan = std::make_shared<Plan>();
   plan->shifted = kernel_ == 3 && stride_ == 1 && padding_.before == 1 && padding_.after == 1 &&
                   h * w >= kShiftedFromPixels && std::min(in_, out_) >= kShiftedMinChannels &&
+                  std::min(in_, out_) <= kShiftedMaxChannels &&
                   std::string_view(pd.impl_info_str()) == "jit:avx2";
   if (plan->shifted) {
     plan->weights_layout = dnnl::memory::desc({out_, in_, 3, 3}, operands, tag::hwio);
