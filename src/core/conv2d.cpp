@@ -10,14 +10,17 @@ namespace diffuse {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-// Where oneDNN's direct kernel is jit:avx2, 3x3 convolutions on images from 128x128 pixels on,
-// with the fewer of their input and output channels between 64 and 320, run as shifted products
-// (shifted_conv.h). In the SD 1.5 VAE decode at 512x512, per layer shape, direct -> shifted:
+// Where oneDNN's direct kernel is jit:avx2, 3x3 convolutions on large images run as shifted
+// products (shifted_conv.h): from 128x128 pixels with up to 320 channels (the fewer of in and out),
+// from 256x256 with more. In the SD 1.5 VAE decode at 512x512, per layer shape, direct -> shifted:
 // 128 channels at 512x512 5.0-5.8 -> 2.5-2.7 s, 256 at 256x256 3.8-5.1 -> 2.4 s, 512 -> 256 at
-// 256x256 1.3-1.5 -> 1.0-1.1 s; 512 channels at 128x128 4.5-5.1 -> 4.8-5.1 s (no gain, so direct).
-// Below 64 channels the products are too thin (the VAE's 3-channel output).
-constexpr int64_t kShiftedFromPixels = 128 * 128;
-constexpr int kShiftedMinChannels = 64, kShiftedMaxChannels = 320;
+// 256x256 1.3-1.5 -> 1.0-1.1 s, but 512 at 128x128 4.5-5.1 -> 4.8-5.1 s; 512 at 256x256 (SDXL's VAE),
+// alone, 120-127 -> 170-173 GFLOP/s. Below 64 channels the products are too thin (the VAE's
+// 3-channel output).
+static bool shifted_pays(int64_t pixels, int in, int out) {
+  const int channels = std::min(in, out);
+  return channels >= 64 && pixels >= (channels <= 320 ? 128 * 128 : 256 * 256);
+}
 
 Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
                            int kernel, int stride, Padding padding, Precision precision)
@@ -44,8 +47,7 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
 
   auto plan = std::make_shared<Plan>();
   plan->shifted = kernel_ == 3 && stride_ == 1 && padding_.before == 1 && padding_.after == 1 &&
-                  h * w >= kShiftedFromPixels && std::min(in_, out_) >= kShiftedMinChannels &&
-                  std::min(in_, out_) <= kShiftedMaxChannels &&
+                  oh >= 1 && shifted_pays(h * w, in_, out_) &&
                   std::string_view(pd.impl_info_str()) == "jit:avx2";
   if (plan->shifted) {
     plan->weights_layout = dnnl::memory::desc({out_, in_, 3, 3}, operands, tag::hwio);

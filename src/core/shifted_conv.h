@@ -15,7 +15,7 @@ namespace diffuse {
 // On AVX2, oneDNN's direct convolution (jit:avx2, NHWC) slows down on large images with few
 // channels, where these products keep the matmul rate (2 threads, GFLOP/s, direct -> this, each
 // alone): 128 channels at 512x512 105 -> 168, 256 at 256x256 106 -> 175, 320 at 128x128 143 ->
-// 173; at 64x64 and below, or with 512 channels, both are within noise (Conv2dKernel chooses).
+// 173, 512 at 256x256 120-127 -> 170-173; at 64x64 both are within noise (Conv2dKernel chooses).
 //
 // x: [N, H, W, C_in] fp32; `top`/`bottom`: zero rows above and below (0 where x is a band with
 // real halo rows); taps: the weights as [3][3][C_in][C_out] (oneDNN's hwio) in the operand type of
