@@ -1,6 +1,5 @@
 #include "core/attention.h"
 
-
 #include <algorithm>
 #include <array>
 #include <atomic>

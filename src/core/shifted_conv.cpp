@@ -1,6 +1,5 @@
 #include "core/shifted_conv.h"
 
-
 #include <algorithm>
 #include <array>
 #include <cstring>
