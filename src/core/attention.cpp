@@ -13,12 +13,12 @@
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "core/packed_operand.h"
+#include "core/strided_matmul.h"
 
 namespace diffuse {
 namespace {
 
 using dt = dnnl::memory::data_type;
-using dims = dnnl::memory::dims;
 using tag = dnnl::memory::format_tag;
 
 // Scores per block of queries: 256K fp32 (1 MiB), which a core's L2 holds from the first product
@@ -29,77 +29,6 @@ constexpr int64_t kBlockScores = int64_t(1) << 18;
 // the larger block's cache misses (the VAE's 16384-token attention at 1024x1024: 16 rows per
 // block 6.4 s, 64 rows 4.5 s).
 constexpr int64_t kMinBlockRows = 64;
-
-// A strided 2-D matmul C[m,n] = post(scale * A[m,k] B[k,n]) with leading dimensions, cached per
-// shape. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.
-struct StridedMatmul {
-  int64_t m, n, k, lda, ldb, ldc;
-  bool b_transposed;  // B stored as [n,k] (row stride ldb)
-  float scale = 1.0f;
-  dt operands = dt::f32;
-  bool exp = false;  // C = exp(scale * A B), through oneDNN's exp post-op
-  dt dst = dt::f32;
-
-  dnnl::memory::desc a_md() const { return dnnl::memory::desc({m, k}, operands, dims{lda, 1}); }
-  dnnl::memory::desc b_md() const {
-    return b_transposed ? dnnl::memory::desc({k, n}, operands, dims{1, ldb})
-                        : dnnl::memory::desc({k, n}, operands, dims{ldb, 1});
-  }
-  dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, n}, dst, dims{ldc, 1}); }
-
-  dnnl::matmul::primitive_desc primitive_desc(const dnnl::memory::desc& b) const {
-    dnnl::primitive_attr attr = caller_scratchpad();
-    if (scale != 1.0f) attr.set_output_scales(0, {scale});
-    if (exp) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
-    }
-    return dnnl::matmul::primitive_desc({a_md(), b, c_md()}, attr, dnnl_engine());
-  }
-
-  // B in the blocked layout the kernel prefers where it has one: given a plain B, oneDNN's brgemm
-  // kernels (AVX-512, AMX) copy it into that layout on every call, i.e. once per block of queries
-  // for the same head's keys, as LinearKernel's weights would be without packing. A kernel that
-  // reads plain B (gemm:jit, AVX2) takes it as stored: re-laying out the transposed keys for it
-  // cost 0.58 s of a 512x512 step here.
-  dnnl::matmul::primitive_desc preferred_primitive_desc() const {
-    const dnnl::matmul::primitive_desc pd = primitive_desc(dnnl::memory::desc({k, n}, operands, tag::any));
-    const dnnl::memory::desc layout = pd.weights_desc();
-    const bool plain = layout == dnnl::memory::desc({k, n}, operands, tag::ab) ||
-                       layout == dnnl::memory::desc({k, n}, operands, tag::ba);
-    return plain ? primitive_desc(b_md()) : pd;
-  }
-
-  struct Plan {
-    dnnl::matmul prim;
-    dnnl::memory::desc b_layout;
-  };
-  const Plan& plan() const {
-    thread_local std::map<std::pair<std::array<int64_t, 11>, float>, Plan> cache;
-    const auto key = std::make_pair(std::array<int64_t, 11>{m, n, k, lda, ldb, ldc, int64_t(b_transposed),
-                                                            int64_t(operands), int64_t(exp), int64_t(dst),
-                                                            threading_context()},
-                                    scale);
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      const dnnl::matmul::primitive_desc pd = preferred_primitive_desc();
-      it = cache.emplace(key, Plan{dnnl::matmul(pd), pd.weights_desc()}).first;
-    }
-    return it->second;
-  }
-
-  const dnnl::memory& packed(const void* b, PackedOperand& cache) const {
-    return cache.get(b, b_md(), plan().b_layout);
-  }
-
-  void run(const void* a, const dnnl::memory& packed_b, void* c) const {
-    auto& eng = dnnl_engine();
-    execute(plan().prim, {{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
-                         {DNNL_ARG_WEIGHTS, packed_b},
-                         {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}});
-  }
-};
 
 // Softmax over each row of a [rows, cols] block, in place, with oneDNN's vectorised kernel (a
 // scalar exp here was a third of a UNet step). With `causal`, row r (query first_row + r) only

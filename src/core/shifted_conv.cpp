@@ -4,56 +4,20 @@
 #include <array>
 #include <cstring>
 #include <exception>
-#include <map>
 #include <vector>
 
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
+#include "core/packed_operand.h"
+#include "core/strided_matmul.h"
 
 namespace diffuse {
 namespace {
 
 using dt = dnnl::memory::data_type;
-using tag = dnnl::memory::format_tag;
 
 // Output floats per band: 1 MiB, which stays in a core's L2 while its nine products accumulate.
 constexpr int64_t kBandFloats = int64_t(1) << 18;
-
-// out[m, c_out] (+)= a[m, c_in] taps[c_in, c_out] (+ bias on the first tap), single-threaded
-// inside the bands' parallel loop, cached per shape.
-struct TapProduct {
-  int64_t m, c_in, c_out;
-  dt type;
-  bool first;  // writes (with the bias) rather than accumulates
-
-  dnnl::memory::desc a_md() const { return dnnl::memory::desc({m, c_in}, type, tag::ab); }
-  dnnl::memory::desc b_md() const { return dnnl::memory::desc({c_in, c_out}, type, tag::ab); }
-  dnnl::memory::desc c_md() const { return dnnl::memory::desc({m, c_out}, dt::f32, tag::ab); }
-  dnnl::memory::desc bias_md() const { return dnnl::memory::desc({1, c_out}, dt::f32, tag::ab); }
-
-  void run(const void* a, const void* b, const float* bias, float* c) const {
-    thread_local std::map<std::array<int64_t, 6>, dnnl::matmul> cache;
-    const std::array<int64_t, 6> key{m, c_in, c_out, int64_t(type), int64_t(first), threading_context()};
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      dnnl::primitive_attr attr = caller_scratchpad();
-      if (!first) {
-        dnnl::post_ops ops;
-        ops.append_sum(1.0f);
-        attr.set_post_ops(ops);
-      }
-      const dnnl::matmul::desc desc = first ? dnnl::matmul::desc(a_md(), b_md(), bias_md(), c_md())
-                                            : dnnl::matmul::desc(a_md(), b_md(), c_md());
-      it = cache.emplace(key, dnnl::matmul({desc, attr, dnnl_engine()})).first;
-    }
-    auto& eng = dnnl_engine();
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
-                                               {DNNL_ARG_WEIGHTS, dnnl::memory(b_md(), eng, const_cast<void*>(b))},
-                                               {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}};
-    if (first) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md(), eng, const_cast<float*>(bias)));
-    execute(it->second, std::move(args));
-  }
-};
 
 // Padded row `r` of image `b` (input row r - top, zero outside the input and in the two edge
 // pixels) in the operand type: the conversion rides on the copy.
@@ -100,6 +64,8 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
 #pragma omp parallel
   {
     thread_local std::vector<float> acc, padded;
+    thread_local std::array<PackedOperand, 9> packed_taps;  // this call's weights
+    for (PackedOperand& t : packed_taps) t.forget();
     acc.resize(std::max(acc.size(), size_t(band * wp * c_out)));
     padded.resize(std::max(padded.size(), (size_t(band_rows) * row_bytes + 3) / 4));
     auto* bytes = reinterpret_cast<std::byte*>(padded.data());
@@ -113,8 +79,11 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
           for (int tap = 0; tap < 9; ++tap) {
             const int64_t ky = tap / 3, kx = tap % 3;
             const std::byte* a = bytes + size_t((ky * wp + kx) * c_in) * element;
-            TapProduct{rows * wp, c_in, c_out, type, tap == 0}.run(
-                a, tap_weights + size_t(tap * c_in * c_out) * element, bias, acc.data());
+            // out (+)= band [rows * wp, c_in] x tap [c_in, c_out], the bias with the first tap
+            const StridedMatmul product{rows * wp, c_out, c_in, c_in, c_out, c_out, false, 1.0f, type,
+                                        false, dt::f32, tap == 0, tap != 0};
+            product.run(a, product.packed(tap_weights + size_t(tap * c_in * c_out) * element, packed_taps[size_t(tap)]),
+                        acc.data(), bias);
           }
           for (int64_t r = 0; r < rows; ++r)
             std::memcpy(y.data() + ((b * out_h + y0 + r) * w) * c_out, acc.data() + r * wp * c_out,
