@@ -21,9 +21,9 @@ constexpr int64_t kBandFloats = int64_t(1) << 18;
 
 // Padded row `r` of image `b` (input row r - top, zero outside the input and in the two edge
 // pixels) in the operand type: the conversion rides on the copy.
-void write_padded_row(const Tensor& x, int64_t b, int64_t r, int top, dt type, bool round, std::byte* row) {
+void write_padded_row(const Tensor& x, int64_t b, int64_t r, int top, Precision precision, std::byte* row) {
   const int64_t h = x.dim(1), w = x.dim(2), c = x.dim(3);
-  const size_t element = type == dt::bf16 ? 2 : 4, row_bytes = size_t((w + 2) * c) * element;
+  const size_t element = operand_type(precision) == dt::bf16 ? 2 : 4, row_bytes = size_t((w + 2) * c) * element;
   const int64_t source = r - top;
   if (source < 0 || source >= h) {
     std::memset(row, 0, row_bytes);
@@ -31,15 +31,7 @@ void write_padded_row(const Tensor& x, int64_t b, int64_t r, int top, dt type, b
   }
   std::memset(row, 0, size_t(c) * element);
   std::memset(row + row_bytes - size_t(c) * element, 0, size_t(c) * element);
-  const float* src = x.data() + (b * h + source) * w * c;
-  std::byte* dst = row + size_t(c) * element;
-  const size_t count = size_t(w * c);
-  if (type == dt::bf16)
-    to_bf16(src, reinterpret_cast<uint16_t*>(dst), count);
-  else if (round)
-    round_to_bf16(src, reinterpret_cast<float*>(dst), count);
-  else
-    std::memcpy(dst, src, count * sizeof(float));
+  write_operand(precision, x.data() + (b * h + source) * w * c, size_t(w * c), row + size_t(c) * element);
 }
 
 }  // namespace
@@ -51,7 +43,6 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c_in = x.dim(3), c_out = out_channels;
   const int64_t out_h = h + top + bottom - 2, wp = w + 2;
   const dt type = operand_type(precision);
-  const bool round = precision == Precision::Bf16 && type == dt::f32;  // emulated bf16
   const size_t element = type == dt::bf16 ? 2 : 4, row_bytes = size_t(wp * c_in) * element;
   const int64_t band = std::clamp<int64_t>(kBandFloats / (wp * c_out), 1, out_h);
   const int64_t bands = (out_h + band - 1) / band;
@@ -75,7 +66,7 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
         try {
           const int64_t y0 = i * band, rows = std::min(band, out_h - y0);
           for (int64_t r = 0; r < rows + 3; ++r)
-            write_padded_row(x, b, y0 + r, top, type, round, bytes + size_t(r) * row_bytes);
+            write_padded_row(x, b, y0 + r, top, precision, bytes + size_t(r) * row_bytes);
           for (int tap = 0; tap < 9; ++tap) {
             const int64_t ky = tap / 3, kx = tap % 3;
             const std::byte* a = bytes + size_t((ky * wp + kx) * c_in) * element;
