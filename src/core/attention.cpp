@@ -4,13 +4,13 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <exception>
 #include <map>
 #include <vector>
 
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/first_error.h"
 #include "core/op_profile.h"
 #include "core/packed_operand.h"
 #include "core/strided_matmul.h"
@@ -181,7 +181,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
             vh = split_heads(v, heads, precision, width);
   if (fused) add_softmax_columns(qh, kh, vh, q, k, scale);
   Tensor out({batch, tq, c});
-  std::exception_ptr failure;
+  FirstError failure;
 #pragma omp parallel
   {
     // Each thread's block buffers live as long as the thread, so a UNet pass allocates none after
@@ -198,7 +198,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t block = 0; block < blocks; ++block) {
-          try {
+          failure.run([&] {
             const int64_t r0 = block * rows, n = std::min(rows, tq - r0);
             const void *q_rows = qh.row(b, h, r0), *keys = kh.row(b, h, 0), *values = vh.row(b, h, 0);
             bool exact = !fused;
@@ -226,13 +226,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
               float* dst = out.data() + (b * tq + r0 + i) * c + h * d;
               for (int64_t e = 0; e < d; ++e) dst[e] = o[e] * inv_sum;
             }
-          } catch (...) {
-#pragma omp critical(attention_failure)
-            failure = std::current_exception();
-          }
+          });
         }
   }
-  if (failure) std::rethrow_exception(failure);
+  failure.rethrow();
   return out;
 }
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <exception>
 #include <vector>
 
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
+#include "core/first_error.h"
 #include "core/packed_operand.h"
 #include "core/strided_matmul.h"
 
@@ -51,7 +51,7 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
   const int64_t band_rows = band + 3;
   const auto* tap_weights = static_cast<const std::byte*>(taps.get_data_handle());
   Tensor y({n, out_h, w, c_out});
-  std::exception_ptr failure;
+  FirstError failure;
 #pragma omp parallel
   {
     thread_local std::vector<float> acc, padded;
@@ -63,7 +63,7 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; ++b)
       for (int64_t i = 0; i < bands; ++i) {
-        try {
+        failure.run([&] {
           const int64_t y0 = i * band, rows = std::min(band, out_h - y0);
           for (int64_t r = 0; r < rows + 3; ++r)
             write_padded_row(x, b, y0 + r, top, precision, bytes + size_t(r) * row_bytes);
@@ -73,19 +73,16 @@ Tensor shifted_conv3x3(const Tensor& x, int top, int bottom, Precision precision
             // out (+)= band [rows * wp, c_in] x tap [c_in, c_out], the bias with the first tap
             const StridedMatmul product{rows * wp, c_out, c_in, c_in, c_out, c_out, false, 1.0f, type,
                                         false, dt::f32, tap == 0, tap != 0};
-            product.run(a, product.packed(tap_weights + size_t(tap * c_in * c_out) * element, packed_taps[size_t(tap)]),
-                        acc.data(), bias);
+            const std::byte* weights = tap_weights + size_t(tap * c_in * c_out) * element;
+            product.run(a, product.packed(weights, packed_taps[size_t(tap)]), acc.data(), bias);
           }
           for (int64_t r = 0; r < rows; ++r)
             std::memcpy(y.data() + ((b * out_h + y0 + r) * w) * c_out, acc.data() + r * wp * c_out,
                         size_t(w * c_out) * sizeof(float));
-        } catch (...) {
-#pragma omp critical(shifted_conv_failure)
-          failure = std::current_exception();
-        }
+        });
       }
   }
-  if (failure) std::rethrow_exception(failure);
+  failure.rethrow();
   return y;
 }
 
