@@ -60,23 +60,28 @@ void BM_VaeAttention(benchmark::State& state) {
 }
 BENCHMARK(BM_VaeAttention)->Arg(4096)->Arg(16384)->Unit(benchmark::kMillisecond);
 
-// 3x3 convolutions: channels, size, precision, batch. The UNet's top level (batch 2 for CFG), and
-// the VAE decoder's levels at 512x512 (batch 1), whose large images run slower per FLOP.
+// 3x3 convolutions: channels, size, precision, batch, algorithm (0 oneDNN's direct kernel, 1
+// Winograd F(4x4,3x3)). The UNet's levels at 512x512 (batch 2 for CFG), and the VAE decoder's
+// (batch 1), whose large images run slower per FLOP in the direct kernel. Items are the direct
+// convolution's FLOPs, so Winograd's rate is an effective one.
 void BM_Conv3x3(benchmark::State& state) {
   const int c = int(state.range(0));
   const int64_t hw = state.range(1), batch = state.range(3);
   std::vector<float> weight(size_t(c) * c * 9, 0.01f);
+  set_winograd(state.range(4) ? WinogradMode::Always : WinogradMode::Never);
   const Conv2dKernel conv(weight, {}, c, c, 3, 1, {1, 1}, precision_arg(state.range(2)));
   const Tensor x = random_tensor({batch, hw, hw, c});
   for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x));
+  set_winograd(WinogradMode::Auto);
   state.SetItemsProcessed(state.iterations() * 2 * batch * hw * hw * c * c * 9);
 }
 BENCHMARK(BM_Conv3x3)
-    ->ArgsProduct({{320}, {64}, {0, 1}, {2}})
-    ->Args({512, 64, 0, 1})
-    ->Args({512, 128, 0, 1})
-    ->Args({256, 256, 0, 1})
-    ->Args({128, 512, 0, 1})
+    ->ArgsProduct({{320}, {64}, {0, 1}, {2}, {0, 1}})
+    ->ArgsProduct({{640}, {32}, {0}, {2}, {0, 1}})
+    ->ArgsProduct({{1280}, {16}, {0}, {2}, {0, 1}})
+    ->ArgsProduct({{512}, {64, 128}, {0}, {1}, {0, 1}})
+    ->ArgsProduct({{256}, {256}, {0}, {1}, {0, 1}})
+    ->ArgsProduct({{128}, {512}, {0}, {1}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
 
 // The feed-forward projection of the top level: 8192 tokens x 320 -> 1280.

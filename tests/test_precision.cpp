@@ -79,16 +79,21 @@ TEST(Bf16, LinearIsFp32OnRoundedOperands) {
 TEST(Bf16, ConvIsFp32OnRoundedOperandsAtEveryShape) {
   const int in = 64, out = 72;
   const std::vector<float> w = random_values(size_t(out) * in * 9, 5, 0.1f), b = random_values(out, 6);
-  const Conv2dKernel bf16(w, b, out, in, 3, 1, {1, 1}, Precision::Bf16);
-  const Conv2dKernel reference(rounded(w), b, out, in, 3, 1, {1, 1}, Precision::Fp32);
-  // A second shape makes a second plan, which may want the weights in another layout; the third
-  // is large enough for the shifted products where the direct kernel is AVX2 (shifted_conv.h).
-  for (const Shape& shape : {Shape{2, 9, 11, in}, Shape{1, 32, 32, in}, Shape{1, 128, 128, in}}) {
-    const Tensor x = Tensor::from(shape, random_values(size_t(shape_numel(shape)), 7));
-    EXPECT_TRUE(close_to("conv " + shape_string(shape), bf16.forward(x).to_vector(),
-                         as_golden(reference.forward(Tensor::from(shape, rounded(x.to_vector())))),
-                         kReorderTolerance));
+  // Through oneDNN's kernel and through Winograd (conv2d.h), which AVX2 CPUs run on large images.
+  for (WinogradMode mode : {WinogradMode::Never, WinogradMode::Always}) {
+    set_winograd(mode);
+    const Conv2dKernel bf16(w, b, out, in, 3, 1, {1, 1}, Precision::Bf16);
+    const Conv2dKernel reference(rounded(w), b, out, in, 3, 1, {1, 1}, Precision::Fp32);
+    // A second shape makes a second plan, which may want the weights in another layout.
+    for (const Shape& shape : {Shape{2, 9, 11, in}, Shape{1, 32, 32, in}}) {
+      const Tensor x = Tensor::from(shape, random_values(size_t(shape_numel(shape)), 7));
+      EXPECT_TRUE(close_to("conv " + shape_string(shape) + (mode == WinogradMode::Always ? " (Winograd)" : ""),
+                           bf16.forward(x).to_vector(),
+                           as_golden(reference.forward(Tensor::from(shape, rounded(x.to_vector())))),
+                           kReorderTolerance));
+    }
   }
+  set_winograd(WinogradMode::Auto);
 }
 
 // Whole tiny models in bf16 against diffusers' fp32 outputs. The bounds are the measured

@@ -12,6 +12,7 @@
 #include "app/matmul_peak.h"
 #include "core/attention.h"
 #include "core/buffer_pool.h"
+#include "core/conv2d.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
 #include "core/op_profile.h"
@@ -30,7 +31,7 @@ constexpr double kPeakSeconds = 1.0;  // per data type
 const char* const kPrompt = "a photograph of an astronaut riding a horse";
 
 struct BenchFlags {
-  std::string arch = "sd15", model, precision = "auto", softmax = "auto";
+  std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto";
   int width = 0, height = 0, steps = 2, threads = 0;
   bool json = false, measure_peak = false, accuracy = false, low_memory = false;
 };
@@ -45,6 +46,7 @@ struct BenchResult {
   Precision precision = Precision::Fp32;
   bool low_memory = false;
   bool softmax_fused = false;
+  std::string conv;  // --conv
   double step_softmax_fallbacks = 0;  // query blocks per step that the fused softmax left to the exact one
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
@@ -206,21 +208,39 @@ Deviation deviation(const Tensor& a, const Tensor& reference) {
   return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs};
 }
 
-// Each component of `model` against an fp32 build of the same weights, on identical inputs (the
-// UNet and VAE get the fp32 text context and the same latents), so errors do not compound.
+void set_bench_modes(const BenchFlags& f) {
+  set_softmax_fusion(f.softmax == "fused" ? SoftmaxFusion::Always
+                     : f.softmax == "exact" ? SoftmaxFusion::Never
+                                            : SoftmaxFusion::Auto);
+  set_winograd(f.conv == "winograd" ? WinogradMode::Always
+               : f.conv == "direct" ? WinogradMode::Never
+                                    : WinogradMode::Auto);
+}
+
+// Each component of `model` against the exact path on the same weights (fp32, oneDNN's direct
+// convolutions, the exact softmax), on identical inputs (the UNet and VAE get the reference's text
+// context and the same latents), so errors do not compound.
 void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "building the fp32 reference model for --accuracy");
   const auto reference = build_model(f, Precision::Fp32);
   note(f, "comparing text encoder, UNet pass and VAE decode with fp32");
-  const Conditions c = encode(*reference, r.width, r.height);
-  r.text_error = deviation(encode(model, r.width, r.height).text.context, c.text.context);
   const Tensor z = noise(r, kWeightSeed + 2);
   const Tensor latents = ops::concat_batch(z, z);
-  const AddedConditions* added = c.added ? &*c.added : nullptr;
   const std::vector<float> t = {500.0f, 500.0f};
-  r.unet_error = deviation(model.unet().forward(latents, t, c.text.context, added),
-                           reference->unet().forward(latents, t, c.text.context, added));
-  r.vae_error = deviation(model.vae().decode(z), reference->vae().decode(z));
+  auto outputs = [&](const StableDiffusion& m, const Conditions& c) {
+    const AddedConditions* added = c.added ? &*c.added : nullptr;
+    return std::array<Tensor, 2>{m.unet().forward(latents, t, c.text.context, added), m.vae().decode(z)};
+  };
+  const Conditions tested = encode(model, r.width, r.height);
+  set_winograd(WinogradMode::Never);
+  set_softmax_fusion(SoftmaxFusion::Never);
+  const Conditions c = encode(*reference, r.width, r.height);
+  const auto [unet, vae] = outputs(*reference, c);
+  set_bench_modes(f);
+  const auto [tested_unet, tested_vae] = outputs(model, c);
+  r.text_error = deviation(tested.text.context, c.text.context);
+  r.unet_error = deviation(tested_unet, unet);
+  r.vae_error = deviation(tested_vae, vae);
 }
 
 BenchResult run(const BenchFlags& f) {
@@ -239,9 +259,8 @@ BenchResult run(const BenchFlags& f) {
   const auto start = Clock::now();
   r.precision = *precision_from_name(f.precision);
   r.low_memory = f.low_memory;
-  set_softmax_fusion(f.softmax == "fused" ? SoftmaxFusion::Always
-                     : f.softmax == "exact" ? SoftmaxFusion::Never
-                                            : SoftmaxFusion::Auto);
+  set_bench_modes(f);
+  r.conv = f.conv;
   r.softmax_fused = softmax_fused(r.precision);
   const auto model = build_model(f, r.precision);
   r.load_s = seconds_since(start);
@@ -284,7 +303,7 @@ std::string precision_text(Precision p) {
 }
 
 void print_deviation(const char* what, const std::optional<Deviation>& d) {
-  if (d) std::printf("%-13s relative RMS %.2e, max |diff| %.3g (vs fp32)\n", what, d->relative_rms, d->max_abs);
+  if (d) std::printf("%-13s relative RMS %.2e, max |diff| %.3g (vs the exact fp32 path)\n", what, d->relative_rms, d->max_abs);
 }
 
 // "conv 5.50 s (52%, 0.153 TFLOP/s), ..., other 0.02 s": `other` is the stage's time outside
@@ -333,6 +352,10 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf("  softmax     %s", r.softmax_fused ? "fused into the attention products" : "exact (scores, then softmax)");
   if (r.step_softmax_fallbacks > 0) std::printf("; %.0f query blocks per step fell back to exact", r.step_softmax_fallbacks);
   std::printf("\n");
+  std::printf("  3x3 conv    %s\n", r.conv == "winograd" ? "Winograd F(4x4,3x3) wherever it applies"
+                                  : r.conv == "direct" ? "oneDNN's direct kernel"
+                                                       : "Winograd F(4x4,3x3) where oneDNN's kernel is AVX2 and it pays, "
+                                                         "else oneDNN's direct kernel");
   std::printf("VAE decode    %8.2f s  (one latent, first call)\n", r.vae_s);
   std::printf("  by op       %s\n", ops_text(r.vae_ops, r.vae_s).c_str());
   std::printf("peak RSS      %8.2f GiB", r.peak_rss_mib / 1024.0);
@@ -385,6 +408,7 @@ void print_json(const BenchResult& r) {
       {"step_page_faults", r.step_page_faults},
       {"step_fresh_buffers", r.step_fresh_buffers},
       {"softmax_fused", r.softmax_fused},
+      {"conv", r.conv},
       {"step_softmax_fallbacks", r.step_softmax_fallbacks},
       {"vae_decode_s", r.vae_s},
       {"cfg_step_ops_s", ops_json(r.unet_ops)},
@@ -436,13 +460,19 @@ Command add_bench(CLI::App& app) {
                   "kernels run it: AVX-512, AMX)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fused", "exact"}));
+  cmd->add_option("--conv", f->conv,
+                  "3x3 convolutions: winograd (F(4x4,3x3)), direct (oneDNN's kernel), or auto (Winograd where "
+                  "oneDNN's kernel is AVX2 and the layer is large enough to pay)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "winograd", "direct"}));
   cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");
   auto* low_memory = cmd->add_flag("--low-memory", f->low_memory,
                                    "As generate --low-memory: free the text encoders after encoding and the UNet "
                                    "before the VAE decode");
   // --accuracy runs the components again after the timings, by when --low-memory has freed them.
   cmd->add_flag("--accuracy", f->accuracy,
-                "Also build the model in fp32 and report each component's deviation from it on the same input")
+                "Also build the model in fp32 and report each component's deviation from it on the same input "
+                "(fp32 with direct convolutions and the exact softmax)")
       ->excludes(low_memory);
   cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
   return {cmd, [f] { return run_bench(*f); }};

@@ -3,24 +3,28 @@
 #include "core/dnnl_context.h"
 #include "core/error.h"
 #include "core/op_profile.h"
-#include "core/shifted_conv.h"
+#include "core/winograd_conv.h"
 
 namespace diffuse {
 
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-// Where oneDNN's direct kernel is jit:avx2, 3x3 convolutions on large images run as shifted
-// products (shifted_conv.h): from 128x128 pixels with up to 320 channels (the fewer of in and out),
-// from 256x256 with more. In the SD 1.5 VAE decode at 512x512, per layer shape, direct -> shifted:
-// 128 channels at 512x512 5.0-5.8 -> 2.5-2.7 s, 256 at 256x256 3.8-5.1 -> 2.4 s, 512 -> 256 at
-// 256x256 1.3-1.5 -> 1.0-1.1 s, but 512 at 128x128 4.5-5.1 -> 4.8-5.1 s; 512 at 256x256 (SDXL's VAE),
-// alone, 120-127 -> 170-173 GFLOP/s. Below 64 channels the products are too thin (the VAE's
-// 3-channel output).
-static bool shifted_pays(int64_t pixels, int in, int out) {
-  const int channels = std::min(in, out);
-  return channels >= 64 && pixels >= (channels <= 320 ? 128 * 128 : 256 * 256);
-}
+namespace {
+
+WinogradMode winograd_setting = WinogradMode::Auto;
+
+// 3x3 convolutions run as Winograd F(4x4, 3x3) (winograd_conv.h) where oneDNN's direct kernel is
+// jit:avx2, from 128 channels and 512 output pixels (all images of the batch together). Its
+// filter transform is made per call, so its share shrinks as the pixels grow; here (2 threads,
+// fp32, direct -> Winograd, ms): 320 channels at 64x64 batch 2 90 -> 34, 640 at 32x32 87 -> 38,
+// 1280 at 16x16 92 -> 72, 1280 at 8x8 17 -> 69 (batch 1), 128 at 512x512 483 -> 188, 64 at 64x64
+// 1.8 -> 1.9.
+bool winograd_pays(int64_t pixels, int in, int out) { return std::min(in, out) >= 128 && pixels >= 512; }
+
+}  // namespace
+
+void set_winograd(WinogradMode mode) { winograd_setting = mode; }
 
 Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
                            int kernel, int stride, Padding padding, Precision precision)
@@ -31,7 +35,7 @@ Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, i
 }
 
 const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w, Padding rows) const {
-  auto key = std::array<int64_t, 5>{n, h, w, rows.before, rows.after};
+  auto key = std::array<int64_t, 6>{n, h, w, rows.before, rows.after, int64_t(winograd_setting)};
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
 
   const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
@@ -46,11 +50,13 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
   dnnl::convolution_forward::primitive_desc pd(desc, caller_scratchpad(), dnnl_engine());
 
   auto plan = std::make_shared<Plan>();
-  plan->shifted = kernel_ == 3 && stride_ == 1 && padding_.before == 1 && padding_.after == 1 &&
-                  oh >= 1 && shifted_pays(h * w, in_, out_) &&
-                  std::string_view(pd.impl_info_str()) == "jit:avx2";
-  if (plan->shifted) {
-    plan->weights_layout = dnnl::memory::desc({out_, in_, 3, 3}, operands, tag::hwio);
+  const bool eligible = kernel_ == 3 && stride_ == 1 && padding_.before == 1 && padding_.after == 1 && oh >= 1 &&
+                        in_ % 8 == 0 && out_ % 8 == 0;
+  plan->winograd = eligible && (winograd_setting == WinogradMode::Always ||
+                                (winograd_setting == WinogradMode::Auto && winograd_pays(n * oh * ow, in_, out_) &&
+                                 std::string_view(pd.impl_info_str()) == "jit:avx2"));
+  if (plan->winograd) {  // fp32 taps: also emulated bf16's, whose direct kernel is fp32 too
+    plan->weights_layout = dnnl::memory::desc({out_, in_, 3, 3}, dt::f32, tag::hwio);
   } else {
     plan->prim = dnnl::convolution_forward(pd);
     plan->weights_layout = pd.weights_desc();
@@ -66,11 +72,14 @@ Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
   const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
-  const OpTimer timer(OpKind::Conv, double(n * oh * ow) * out_ * in_ * kernel_ * kernel_);
   const Plan& plan = plan_for(n, h, w, rows);
-  if (plan.shifted)
-    return shifted_conv3x3(x, rows.before, rows.after, precision(), weights_.get(plan.weights_layout), bias_.data(),
-                           out_);
+  const OpTimer timer(plan.winograd ? OpKind::Winograd : OpKind::Conv,
+                      double(n * oh * ow) * out_ * in_ * kernel_ * kernel_);
+  if (plan.winograd) {
+    const dnnl::memory taps = weights_.get(plan.weights_layout);
+    return winograd_conv3x3(x, rows.before, rows.after, precision(), static_cast<const float*>(taps.get_data_handle()),
+                            out_, bias_.data());
+  }
   Tensor y({n, oh, ow, out_});
   Tensor scratch;
   const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);

@@ -11,6 +11,13 @@
 
 namespace diffuse {
 
+// Where 3x3, stride-1 convolutions run as Winograd F(4x4, 3x3) (winograd_conv.h). Auto: where
+// oneDNN's direct kernel is AVX2 and the shape pays (conv2d.cpp); AVX-512 and AMX CPUs keep
+// oneDNN's kernels. Always: every shape it can take (3x3, stride 1, padding 1, channels in
+// multiples of 8), for tests and measurement. Never: oneDNN's direct kernel. For plans made after.
+enum class WinogradMode { Auto, Always, Never };
+void set_winograd(WinogradMode mode);
+
 // A 2-D convolution over NHWC activations through oneDNN, primitives cached per input shape.
 // Weights are packed once (PackedWeights) in the compute precision; in bf16 the input is
 // converted on the way in and the output is written in fp32.
@@ -37,10 +44,10 @@ class Conv2dKernel {
 
  private:
   struct Plan {
-    dnnl::convolution_forward prim;  // empty when `shifted`
+    dnnl::convolution_forward prim;  // empty when `winograd`
     dnnl::memory::desc weights_layout;
     dnnl::memory bias;
-    bool shifted = false;  // as shifted_conv3x3's nine products, weights as hwio taps
+    bool winograd = false;  // as winograd_conv3x3, weights as fp32 hwio taps
   };
   const Plan& plan_for(int64_t n, int64_t h, int64_t w, Padding rows) const;
   int64_t out_size(int64_t in, Padding p) const { return (in + p.before + p.after - kernel_) / stride_ + 1; }
@@ -49,7 +56,7 @@ class Conv2dKernel {
   std::vector<float> bias_;
   int out_ = 0, in_ = 0, kernel_ = 1, stride_ = 1;
   Padding padding_;
-  mutable std::map<std::array<int64_t, 5>, std::shared_ptr<Plan>> plans_;
+  mutable std::map<std::array<int64_t, 6>, std::shared_ptr<Plan>> plans_;
 };
 
 }  // namespace diffuse

@@ -7,9 +7,11 @@ namespace diffuse {
 
 // Where a model pass spends its time, by kind of operation, for `diffuse bench`: the breakdown
 // ONEDNN_VERBOSE gives for oneDNN's primitives, plus our own loops, and cheap enough to leave on.
-enum class OpKind { Conv, Linear, Attention, Norm, Elementwise, Layout, Convert };
-constexpr int kOpKinds = 7;
-std::string_view op_kind_name(OpKind kind);  // "conv", "linear", ...
+// Winograd convolutions declare the direct convolution's MACs, so their rate is an effective one
+// (it can pass the matmul peak).
+enum class OpKind { Conv, Winograd, Linear, Attention, Norm, Elementwise, Layout, Convert };
+constexpr int kOpKinds = 8;
+std::string_view op_kind_name(OpKind kind);  // "conv", "winograd conv", "linear", ...
 
 struct OpTimes {
   std::array<double, kOpKinds> seconds{};

@@ -63,17 +63,11 @@ Operand compute_operand(Precision precision, const float* values, size_t n, Tens
   const bool native = native_bf16();
   const int64_t floats = int64_t(native ? (n + 1) / 2 : n);
   if (scratch.empty() || scratch.numel() < floats) scratch = Tensor({floats});
-  write_operand(precision, values, n, scratch.data());
-  return {scratch.data(), native ? dt::bf16 : dt::f32};
-}
-
-void write_operand(Precision precision, const float* values, size_t n, void* dst) {
-  if (precision == Precision::Fp32)
-    std::memcpy(dst, values, n * sizeof(float));
-  else if (native_bf16())
-    to_bf16(values, static_cast<uint16_t*>(dst), n);
+  if (native)
+    to_bf16(values, reinterpret_cast<uint16_t*>(scratch.data()), n);
   else
-    round_to_bf16(values, static_cast<float*>(dst), n);
+    round_to_bf16(values, scratch.data(), n);
+  return {scratch.data(), native ? dt::bf16 : dt::f32};
 }
 
 }  // namespace diffuse

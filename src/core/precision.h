@@ -36,8 +36,6 @@ struct Operand {
   dnnl::memory::data_type type;
 };
 Operand compute_operand(Precision precision, const float* values, size_t n, Tensor& scratch);
-// The same values written at `dst`, which holds n elements of operand_type(precision).
-void write_operand(Precision precision, const float* values, size_t n, void* dst);
 // The data type oneDNN's primitives take for matrix operands in `precision` on this CPU.
 dnnl::memory::data_type operand_type(Precision precision);
 

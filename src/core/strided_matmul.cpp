@@ -23,13 +23,12 @@ dnnl::memory::desc StridedMatmul::c_md() const { return dnnl::memory::desc({m, n
 dnnl::matmul::primitive_desc StridedMatmul::primitive_desc(const dnnl::memory::desc& b) const {
   dnnl::primitive_attr attr = caller_scratchpad();
   if (scale != 1.0f) attr.set_output_scales(0, {scale});
-  dnnl::post_ops ops;
-  if (accumulate) ops.append_sum(1.0f);
-  if (exp) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
-  attr.set_post_ops(ops);
-  const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(a_md(), b, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md())
-                                       : dnnl::matmul::desc(a_md(), b, c_md());
-  return dnnl::matmul::primitive_desc(desc, attr, dnnl_engine());
+  if (exp) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md(), b, c_md()), attr, dnnl_engine());
 }
 
 dnnl::matmul::primitive_desc StridedMatmul::preferred_primitive_desc() const {
@@ -41,10 +40,10 @@ dnnl::matmul::primitive_desc StridedMatmul::preferred_primitive_desc() const {
 }
 
 const StridedMatmul::Plan& StridedMatmul::plan() const {
-  thread_local std::map<std::pair<std::array<int64_t, 13>, float>, Plan> cache;
-  const auto key = std::make_pair(std::array<int64_t, 13>{m, n, k, lda, ldb, ldc, int64_t(b_transposed),
+  thread_local std::map<std::pair<std::array<int64_t, 11>, float>, Plan> cache;
+  const auto key = std::make_pair(std::array<int64_t, 11>{m, n, k, lda, ldb, ldc, int64_t(b_transposed),
                                                           int64_t(operands), int64_t(exp), int64_t(dst),
-                                                          int64_t(bias), int64_t(accumulate), threading_context()},
+                                                          threading_context()},
                                   scale);
   auto it = cache.find(key);
   if (it == cache.end()) {
@@ -58,15 +57,11 @@ const dnnl::memory& StridedMatmul::packed(const void* b, PackedOperand& cache) c
   return cache.get(b, b_md(), plan().b_layout);
 }
 
-void StridedMatmul::run(const void* a, const dnnl::memory& packed_b, void* c, const float* bias_values) const {
+void StridedMatmul::run(const void* a, const dnnl::memory& packed_b, void* c) const {
   auto& eng = dnnl_engine();
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
-                                             {DNNL_ARG_WEIGHTS, packed_b},
-                                             {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}};
-  if (bias)
-    args.emplace(DNNL_ARG_BIAS,
-                 dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias_values)));
-  execute(plan().prim, std::move(args));
+  execute(plan().prim, {{DNNL_ARG_SRC, dnnl::memory(a_md(), eng, const_cast<void*>(a))},
+                        {DNNL_ARG_WEIGHTS, packed_b},
+                        {DNNL_ARG_DST, dnnl::memory(c_md(), eng, c)}});
 }
 
 }  // namespace diffuse

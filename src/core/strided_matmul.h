@@ -7,10 +7,11 @@
 
 namespace diffuse {
 
-// One matmul C[m,n] = post(scale * A[m,k] B[k,n] + bias) over strided operands, for kernels that
+// One matmul C[m,n] = post(scale * A[m,k] B[k,n]) over strided operands, for kernels that
 // run many products of a few shapes inside their own parallel loops (attention's blocks of
-// queries, the shifted convolution's taps). Primitives are cached per thread, shape and threading
-// context. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says bf16.
+// queries, the 36 products of the Winograd convolution). Primitives are cached per thread, shape
+// and threading context. A and B share one data type (fp32 or bf16); C is fp32 unless `dst` says
+// bf16.
 struct StridedMatmul {
   int64_t m, n, k, lda, ldb, ldc;
   bool b_transposed = false;  // B stored as [n,k] (row stride ldb)
@@ -18,8 +19,6 @@ struct StridedMatmul {
   dnnl::memory::data_type operands = dnnl::memory::data_type::f32;
   bool exp = false;  // C = exp(scale * A B), through oneDNN's exp post-op
   dnnl::memory::data_type dst = dnnl::memory::data_type::f32;
-  bool bias = false;        // adds a [1, n] fp32 bias, given to run()
-  bool accumulate = false;  // C += the product (oneDNN's sum post-op)
 
   dnnl::memory::desc a_md() const;
   dnnl::memory::desc b_md() const;  // B as stored
@@ -33,7 +32,7 @@ struct StridedMatmul {
   dnnl::matmul::primitive_desc preferred_primitive_desc() const;
   // `b` (stored as b_md()) in the layout the cached primitive reads, through `cache`.
   const dnnl::memory& packed(const void* b, PackedOperand& cache) const;
-  void run(const void* a, const dnnl::memory& packed_b, void* c, const float* bias_values = nullptr) const;
+  void run(const void* a, const dnnl::memory& packed_b, void* c) const;
 
  private:
   dnnl::matmul::primitive_desc primitive_desc(const dnnl::memory::desc& b) const;
