@@ -30,7 +30,7 @@ v8 load(const float* p) {
 void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 // float_to_bf16 (dtype.h) on eight values, kept as floats: the inputs of a bf16 convolution.
-v8 round_to_bf16(v8 x) {
+v8 bf16_rounded(v8 x) {
   using u8 = uint32_t __attribute__((vector_size(32)));
   const u8 bits = std::bit_cast<u8>(x);
   const u8 rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
@@ -96,7 +96,7 @@ void transform_block(const Tensor& x, const Geometry& s, int64_t g, float* v, in
     v8 d[36], t[36];
     for (int k = 0; k < 36; ++k) d[k] = source[size_t(k)] ? load(source[size_t(k)] + c) : v8{};
     if (s.bf16_inputs)
-      for (v8& value : d) value = round_to_bf16(value);
+      for (v8& value : d) value = bf16_rounded(value);
     for (int j = 0; j < 6; ++j) input_line(d[j], d[6 + j], d[12 + j], d[18 + j], d[24 + j], d[30 + j], t + j, 6);
     for (int i = 0; i < 6; ++i) {
       const v8* r = t + i * 6;
@@ -157,13 +157,17 @@ void transform_filter(const float* hwio, int64_t c_in, int64_t c_out, Channels c
 
 Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precision, const float* taps,
                         int64_t out_channels, const float* bias) {
-  const Geometry s = [&] {
-    Geometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), out_channels, x.dim(1) + top + bottom - 2,
-               0,        0,        top,      precision == Precision::Bf16};
-    g.tiles_x = (g.w + kTile - 1) / kTile;
-    g.tiles_per_image = (g.out_h + kTile - 1) / kTile * g.tiles_x;
-    return g;
-  }();
+  const int64_t out_h = x.dim(1) + top + bottom - 2, tiles_x = (x.dim(2) + kTile - 1) / kTile;
+  const Geometry s{.n = x.dim(0),
+                   .h = x.dim(1),
+                   .w = x.dim(2),
+                   .c_in = x.dim(3),
+                   .c_out = out_channels,
+                   .out_h = out_h,
+                   .tiles_x = tiles_x,
+                   .tiles_per_image = (out_h + kTile - 1) / kTile * tiles_x,
+                   .top = top,
+                   .bf16_inputs = precision == Precision::Bf16};
   if (s.c_in % kLanes || s.c_out % kLanes || s.out_h < 1)
     throw Error("winograd_conv3x3: unsupported shape " + shape_string(x.shape()) + " -> " + std::to_string(s.c_out) +
                 " channels");
