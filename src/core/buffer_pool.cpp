@@ -1,5 +1,7 @@
 #include "core/buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -32,6 +34,20 @@ struct Pool {
 Pool& pool() {
   static Pool* p = new Pool();  // never destroyed: buffers may be released during static destruction
   return *p;
+}
+
+// Buffers of 2 MiB and more start on a huge-page boundary and ask for huge pages: one page fault
+// per 2 MiB instead of 512 where the kernel gives transparent huge pages on request (the common
+// `madvise` setting). SD 1.5 at 512x512 in bf16 with --low-memory, whose pool keeps no slack:
+// 249k -> 22-26k page faults per step, step 8.68 -> 8.45-8.54 s, VAE decode 7.02 -> 6.67-6.82 s.
+// The part past the last whole huge page stays in small pages, so nothing is rounded up.
+float* allocate(size_t bytes) {
+  constexpr size_t kHugePage = size_t(2) << 20;
+  if (bytes < kHugePage) return static_cast<float*>(std::aligned_alloc(64, bytes));
+  void* buffer = nullptr;
+  if (posix_memalign(&buffer, kHugePage, bytes) != 0) return nullptr;
+  madvise(buffer, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: failure changes nothing
+  return static_cast<float*>(buffer);
 }
 
 void release(float* buffer, size_t bytes) {
@@ -90,7 +106,7 @@ std::shared_ptr<float[]> BufferPool::acquire(size_t bytes) {
       ++p.fresh;
     }
   }
-  if (!buffer) buffer = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!buffer) buffer = allocate(bytes);
   if (!buffer) {
     std::lock_guard lock(p.mutex);
     p.live_bytes -= bytes;
