@@ -11,8 +11,14 @@
 
 namespace diffuse {
 
-// y = x W^T + b over the last dimension, through oneDNN's matmul. W is packed once into the
-// matmul's preferred layout in the compute precision; the output is always fp32.
+// Where linear layers run as oneDNN 1x1 convolutions over their rows as pixels. Auto: where the
+// matmul's kernel would be gemm:jit (AVX2) and the convolution's a jit_1x1 one (linear.cpp);
+// Always: wherever oneDNN has the convolution; Never: the matmul. For plans made after.
+enum class LinearAsConvolution { Auto, Always, Never };
+void set_linear_as_convolution(LinearAsConvolution mode);
+
+// y = x W^T + b over the last dimension, through oneDNN's matmul or 1x1 convolution. W is packed
+// once into the primitive's preferred layout in the compute precision; the output is always fp32.
 class LinearKernel {
  public:
   // An activation oneDNN applies to the output as it is written (vectorised, no extra pass).
@@ -30,16 +36,20 @@ class LinearKernel {
 
  private:
   struct Plan {
-    dnnl::matmul prim;
-    dnnl::memory::desc weights_layout;
+    dnnl::primitive prim;                  // a matmul, or a 1x1 convolution over the rows as pixels
+    dnnl::memory::desc weights_layout;     // as PackedWeights packs them: [in, out]
+    dnnl::memory::desc primitive_weights;  // the same bytes as the primitive reads them
+    bool convolution = false;
   };
   const Plan& plan_for(int64_t rows) const;
+  // The 1x1 convolution over `rows` pixels, into `plan` where `mode` and the kernels allow.
+  void use_convolution(int64_t rows, const dnnl::primitive_attr& attr, const char* matmul_kernel, Plan& plan) const;
 
   PackedWeights weights_;
   std::vector<float> bias_;
   int out_ = 0, in_ = 0;
   Activation activation_ = Activation::None;
-  mutable std::map<int64_t, std::shared_ptr<Plan>> plans_;
+  mutable std::map<std::pair<int64_t, int>, std::shared_ptr<Plan>> plans_;  // by rows and mode
 };
 
 }  // namespace diffuse
