@@ -6,6 +6,7 @@
 #include "core/attention.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/matmul_as_convolution.h"
 #include "golden.h"
 
 namespace diffuse {
@@ -26,6 +27,7 @@ float bf16_round(float x) { return bf16_to_float(float_to_bf16(x)); }
 
 struct Path {
   bool bf16 = false, fused = false;
+  bool convolution = false;  // the products as 1x1 convolutions (matmul_as_convolution.h)
 };
 
 // What each path computes, in double: the exact path rounds the normalised probabilities to bf16
@@ -96,8 +98,14 @@ constexpr double kBf16Tolerance = 2e-3;
 
 class AttentionTest : public ::testing::TestWithParam<Path> {
  protected:
-  void SetUp() override { set_softmax_fusion(GetParam().fused ? SoftmaxFusion::Always : SoftmaxFusion::Never); }
-  void TearDown() override { set_softmax_fusion(SoftmaxFusion::Auto); }
+  void SetUp() override {
+    set_softmax_fusion(GetParam().fused ? SoftmaxFusion::Always : SoftmaxFusion::Never);
+    set_matmul_as_convolution(GetParam().convolution ? MatmulAsConvolution::Always : MatmulAsConvolution::Never);
+  }
+  void TearDown() override {
+    set_softmax_fusion(SoftmaxFusion::Auto);
+    set_matmul_as_convolution(MatmulAsConvolution::Auto);
+  }
 
   void expect_reference(const std::string& what, const Tensor& q, const Tensor& k, const Tensor& v, int heads,
                         bool causal) {
@@ -151,10 +159,13 @@ TEST_P(AttentionTest, MismatchedShapesAreNamed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, AttentionTest,
-                         ::testing::Values(Path{false, false}, Path{false, true}, Path{true, false}, Path{true, true}),
+                         ::testing::Values(Path{false, false, false}, Path{false, true, false}, Path{true, false, false},
+                                           Path{true, true, false}, Path{false, false, true}, Path{false, true, true},
+                                           Path{true, false, true}, Path{true, true, true}),
                          [](const auto& info) {
                            return std::string(info.param.bf16 ? "Bf16" : "Fp32") +
-                                  (info.param.fused ? "Fused" : "Exact");
+                                  (info.param.fused ? "Fused" : "Exact") +
+                                  (info.param.convolution ? "Convolution" : "Matmul");
                          });
 
 }  // namespace

@@ -1,10 +1,11 @@
 // LinearKernel against a double-precision y = x W^T + b (and GELU), through oneDNN's matmul and
-// through its 1x1 convolution over the rows as pixels (the AVX2 default, linear.h), at shapes of
+// through its 1x1 convolution over the rows as pixels (the AVX2 default, matmul_as_convolution.h), at shapes of
 // one row, a few, and many, with feature counts that are not multiples of any vector width.
 #include <cmath>
 #include <random>
 
 #include "core/linear.h"
+#include "core/matmul_as_convolution.h"
 #include "golden.h"
 
 namespace diffuse {
@@ -18,10 +19,10 @@ std::vector<float> normal_values(size_t n, uint32_t seed) {
   return v;
 }
 
-class LinearPath : public ::testing::TestWithParam<LinearAsConvolution> {
+class LinearPath : public ::testing::TestWithParam<MatmulAsConvolution> {
  protected:
-  void SetUp() override { set_linear_as_convolution(GetParam()); }
-  void TearDown() override { set_linear_as_convolution(LinearAsConvolution::Auto); }
+  void SetUp() override { set_matmul_as_convolution(GetParam()); }
+  void TearDown() override { set_matmul_as_convolution(MatmulAsConvolution::Auto); }
 };
 
 struct Case {
@@ -61,9 +62,9 @@ TEST_P(LinearPath, MatchesTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, LinearPath, ::testing::Values(LinearAsConvolution::Never, LinearAsConvolution::Always),
+INSTANTIATE_TEST_SUITE_P(, LinearPath, ::testing::Values(MatmulAsConvolution::Never, MatmulAsConvolution::Always),
                          [](const auto& info) {
-                           return info.param == LinearAsConvolution::Always ? "Convolution" : "Matmul";
+                           return info.param == MatmulAsConvolution::Always ? "Convolution" : "Matmul";
                          });
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include "core/conv2d.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
-#include "core/linear.h"
+#include "core/matmul_as_convolution.h"
 #include "core/op_profile.h"
 #include "core/ops.h"
 #include "models/unet_flops.h"
@@ -32,7 +32,7 @@ constexpr double kPeakSeconds = 1.0;  // per data type
 const char* const kPrompt = "a photograph of an astronaut riding a horse";
 
 struct BenchFlags {
-  std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto", linear = "auto";
+  std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto", matmul = "auto";
   int width = 0, height = 0, steps = 2, threads = 0;
   bool json = false, measure_peak = false, accuracy = false, low_memory = false;
 };
@@ -47,7 +47,7 @@ struct BenchResult {
   Precision precision = Precision::Fp32;
   bool low_memory = false;
   bool softmax_fused = false;
-  std::string conv, linear;  // --conv, --linear
+  std::string conv, matmul;  // --conv, --matmul
   double step_softmax_fallbacks = 0;  // query blocks per step that the fused softmax left to the exact one
   int width = 0, height = 0, threads = 0, steps = 0;
   double parameters = 0, weight_bytes = 0;
@@ -216,9 +216,9 @@ void set_bench_modes(const BenchFlags& f) {
   set_winograd(f.conv == "winograd" ? WinogradMode::Always
                : f.conv == "direct" ? WinogradMode::Never
                                     : WinogradMode::Auto);
-  set_linear_as_convolution(f.linear == "conv" ? LinearAsConvolution::Always
-                            : f.linear == "matmul" ? LinearAsConvolution::Never
-                                                   : LinearAsConvolution::Auto);
+  set_matmul_as_convolution(f.matmul == "conv" ? MatmulAsConvolution::Always
+                            : f.matmul == "matmul" ? MatmulAsConvolution::Never
+                                                   : MatmulAsConvolution::Auto);
 }
 
 // Each component of `model` against the exact path on the same weights (fp32, oneDNN's direct
@@ -265,7 +265,7 @@ BenchResult run(const BenchFlags& f) {
   r.low_memory = f.low_memory;
   set_bench_modes(f);
   r.conv = f.conv;
-  r.linear = f.linear;
+  r.matmul = f.matmul;
   r.softmax_fused = softmax_fused(r.precision);
   const auto model = build_model(f, r.precision);
   r.load_s = seconds_since(start);
@@ -417,7 +417,7 @@ void print_json(const BenchResult& r) {
       {"step_fresh_buffers", r.step_fresh_buffers},
       {"softmax_fused", r.softmax_fused},
       {"conv", r.conv},
-      {"linear", r.linear},
+      {"matmul", r.matmul},
       {"step_softmax_fallbacks", r.step_softmax_fallbacks},
       {"vae_decode_s", r.vae_s},
       {"cfg_step_ops_s", ops_json(r.unet_ops)},
@@ -474,9 +474,9 @@ Command add_bench(CLI::App& app) {
                   "oneDNN's kernel is AVX2 and the layer is large enough to pay)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "winograd", "direct"}));
-  cmd->add_option("--linear", f->linear,
-                  "Linear layers: matmul (oneDNN's), conv (oneDNN's 1x1 convolution over the rows), or auto (the "
-                  "convolution where the matmul's kernel is AVX2's gemm:jit)")
+  cmd->add_option("--matmul", f->matmul,
+                  "Linear layers and attention's products: matmul (oneDNN's), conv (oneDNN's 1x1 convolution over "
+                  "the rows), or auto (the convolution where the matmul's kernel is AVX2's gemm:jit)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "matmul", "conv"}));
   cmd->add_flag("--json", f->json, "One JSON object on stdout, for tracking");

@@ -6,6 +6,7 @@
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/matmul_as_convolution.h"
 #include "core/op_profile.h"
 
 namespace diffuse {
@@ -19,14 +20,6 @@ LinearKernel::LinearKernel(std::vector<float> weight, std::vector<float> bias, i
     : weights_(std::move(weight), {{in_features, out_features}, dt::f32, tag::ba}, precision), bias_(std::move(bias)),
       out_(out_features), in_(in_features), activation_(activation) {}
 
-namespace {
-
-LinearAsConvolution convolution_setting = LinearAsConvolution::Auto;
-
-}  // namespace
-
-void set_linear_as_convolution(LinearAsConvolution mode) { convolution_setting = mode; }
-
 // On AVX2, oneDNN's 1x1 convolution (jit_1x1:avx2) beats its matmul (gemm:jit) at every shape of
 // the SD UNets and text encoders measured here (2 threads, fp32, ms, matmul -> convolution): 8192
 // rows 320 -> 320 10.8 -> 9.1, 1280 -> 320 40.4 -> 35.4, 320 -> 1280 44.3 -> 42.1; 2048 rows 640 ->
@@ -34,9 +27,7 @@ void set_linear_as_convolution(LinearAsConvolution mode) { convolution_setting =
 // 0.97, and 768 -> 3072 with GELU 8.6 -> 4.2, where gemm:jit applies the GELU in a separate pass.
 void LinearKernel::use_convolution(int64_t rows, const dnnl::primitive_attr& attr, const char* matmul_kernel,
                                    Plan& plan) const {
-  if (convolution_setting == LinearAsConvolution::Never ||
-      (convolution_setting == LinearAsConvolution::Auto && std::string_view(matmul_kernel) != "gemm:jit"))
-    return;
+  if (convolution_ruled_out(matmul_kernel)) return;
   const dt operands = operand_type(precision());
   const dnnl::memory::desc pixels({1, in_, 1, rows}, operands, tag::nhwc), out({1, out_, 1, rows}, dt::f32, tag::nhwc);
   const dnnl::memory::desc weights({out_, in_, 1, 1}, operands, tag::any), bias({out_}, dt::f32, tag::a);
@@ -46,9 +37,7 @@ void LinearKernel::use_convolution(int64_t rows, const dnnl::primitive_attr& att
       bias_.empty() ? dnnl::convolution_forward::desc(forward, direct, pixels, weights, out, {1, 1}, {0, 0}, {0, 0})
                     : dnnl::convolution_forward::desc(forward, direct, pixels, weights, bias, out, {1, 1}, {0, 0}, {0, 0});
   dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_engine(), /*allow_empty=*/true);
-  if (!pd || (convolution_setting == LinearAsConvolution::Auto &&
-              std::string_view(pd.impl_info_str()).rfind("jit_1x1", 0) != 0))
-    return;
+  if (!pd || !convolution_chosen(pd.impl_info_str())) return;
   plan.prim = dnnl::convolution_forward(pd);
   plan.primitive_weights = pd.weights_desc();
   // A 1x1 kernel's [out, in, 1, 1] weights are the matmul's [in, out] in another layout.
@@ -57,7 +46,7 @@ void LinearKernel::use_convolution(int64_t rows, const dnnl::primitive_attr& att
 }
 
 const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
-  const auto key = std::make_pair(rows, int(convolution_setting));
+  const auto key = std::make_pair(rows, int(matmul_as_convolution()));
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
   const dt operands = operand_type(precision());
   dnnl::memory::desc src_md({rows, in_}, operands, tag::ab);

@@ -11,14 +11,9 @@
 
 namespace diffuse {
 
-// Where linear layers run as oneDNN 1x1 convolutions over their rows as pixels. Auto: where the
-// matmul's kernel would be gemm:jit (AVX2) and the convolution's a jit_1x1 one (linear.cpp);
-// Always: wherever oneDNN has the convolution; Never: the matmul. For plans made after.
-enum class LinearAsConvolution { Auto, Always, Never };
-void set_linear_as_convolution(LinearAsConvolution mode);
-
-// y = x W^T + b over the last dimension, through oneDNN's matmul or 1x1 convolution. W is packed
-// once into the primitive's preferred layout in the compute precision; the output is always fp32.
+// y = x W^T + b over the last dimension, through oneDNN's matmul or 1x1 convolution
+// (matmul_as_convolution.h). W is packed once into the primitive's preferred layout in the
+// compute precision; the output is always fp32.
 class LinearKernel {
  public:
   // An activation oneDNN applies to the output as it is written (vectorised, no extra pass).
@@ -42,7 +37,7 @@ class LinearKernel {
     bool convolution = false;
   };
   const Plan& plan_for(int64_t rows) const;
-  // The 1x1 convolution over `rows` pixels, into `plan` where `mode` and the kernels allow.
+  // The 1x1 convolution over `rows` pixels, into `plan` where matmul_as_convolution() chooses it.
   void use_convolution(int64_t rows, const dnnl::primitive_attr& attr, const char* matmul_kernel, Plan& plan) const;
 
   PackedWeights weights_;

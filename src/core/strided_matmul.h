@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include <dnnl.hpp>
 
@@ -19,6 +20,9 @@ struct StridedMatmul {
   dnnl::memory::data_type operands = dnnl::memory::data_type::f32;
   bool exp = false;  // C = exp(scale * A B), through oneDNN's exp post-op
   dnnl::memory::data_type dst = dnnl::memory::data_type::f32;
+  // May run as a 1x1 convolution (matmul_as_convolution.h), whose B is packed into its own layout:
+  // for products that reuse their B over many calls.
+  bool convolution_allowed = true;
 
   dnnl::memory::desc a_md() const;
   dnnl::memory::desc b_md() const;  // B as stored
@@ -37,9 +41,12 @@ struct StridedMatmul {
  private:
   dnnl::matmul::primitive_desc primitive_desc(const dnnl::memory::desc& b) const;
   struct Plan {
-    dnnl::matmul prim;
+    dnnl::primitive prim;  // a matmul, or a 1x1 convolution (convolution())
     dnnl::memory::desc b_layout;
+    bool convolution = false;
   };
+  std::optional<dnnl::convolution_forward::primitive_desc> convolution(const char* matmul_kernel) const;
+  dnnl::memory::desc b_weights_md() const;
   const Plan& plan() const;
 };
 
