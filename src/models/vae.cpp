@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace diffuse {
 
@@ -125,10 +126,15 @@ Tensor upsample_conv(const Conv2d& conv, const Tensor& x) {
     const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min(height, r1 + 1);
     const Tensor rows = conv.kernel.forward(ops::upsample_nearest2x_rows(x, u0, u1),
                                             {int(r0 == 0), int(r1 == height)});
+    // In parallel: y is fresh memory, whose first touch zeroes its pages (0.5 s of a 512x512 decode
+    // on one thread, 0.25 s on two).
     const int64_t row_floats = width * out;
+    const OpTimer copy(OpKind::Layout);
+#pragma omp parallel for collapse(2)
     for (int64_t b = 0; b < n; ++b)
-      std::copy_n(rows.data() + b * (r1 - r0) * row_floats, (r1 - r0) * row_floats,
-                  y.data() + (b * height + r0) * row_floats);
+      for (int64_t r = r0; r < r1; ++r)
+        std::copy_n(rows.data() + (b * (r1 - r0) + r - r0) * row_floats, row_floats,
+                    y.data() + (b * height + r) * row_floats);
   }
   return y;
 }
