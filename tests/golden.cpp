@@ -1,6 +1,7 @@
 #include "golden.h"
 
 #include <cmath>
+#include <random>
 #include <sstream>
 
 namespace diffuse::testing {
@@ -10,6 +11,14 @@ std::string fixture(const std::string& relative) { return std::string(DIFFUSE_FI
 Golden golden(const TensorArchive& archive, const std::string& name) {
   const StoredTensor& t = archive.at(name);
   return {t.shape, t.to_f32()};
+}
+
+std::vector<float> normal_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
 }
 
 static std::string index_string(size_t flat, const std::vector<int64_t>& shape) {

@@ -23,6 +23,9 @@ inline Tensor tensor_of(const Golden& g) { return Tensor::from(g.shape, g.values
 // The fixtures README's bar for text encoders, UNet and VAE: max |diff| <= 1e-4 * max(1, max|expected|).
 constexpr double kComponentTolerance = 1e-4;
 
+// n unit-normal values from a fixed seed, for inputs and weights made in the test.
+std::vector<float> normal_values(size_t n, uint32_t seed);
+
 // max |got - expected| <= rel_tol * max(1, max|expected|), the fixtures' tolerance convention.
 ::testing::AssertionResult close_to(const std::string& what, const std::vector<float>& got,
                                     const Golden& expected, double rel_tol);

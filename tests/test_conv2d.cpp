@@ -13,20 +13,14 @@
 namespace diffuse {
 namespace {
 
+using testing::normal_values;
+
 Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
   const int64_t h = x.dim(1), row = x.dim(2) * x.dim(3);
   Tensor y({x.dim(0), last - first, x.dim(2), x.dim(3)});
   for (int64_t b = 0; b < x.dim(0); ++b)
     std::copy_n(x.data() + (b * h + first) * row, (last - first) * row, y.data() + b * (last - first) * row);
   return y;
-}
-
-std::vector<float> normal_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
 }
 
 // One output pixel of a 3x3 "same" convolution of NHWC x with OIHW weights, in double.

@@ -11,13 +11,7 @@
 namespace diffuse {
 namespace {
 
-std::vector<float> normal_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
+using testing::normal_values;
 
 class LinearPath : public ::testing::TestWithParam<MatmulAsConvolution> {
  protected:
