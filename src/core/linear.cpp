@@ -25,26 +25,6 @@ LinearKernel::LinearKernel(std::vector<float> weight, std::vector<float> bias, i
 // rows 320 -> 320 10.8 -> 9.1, 1280 -> 320 40.4 -> 35.4, 320 -> 1280 44.3 -> 42.1; 2048 rows 640 ->
 // 640 11.0 -> 9.1; 512 rows 1280 -> 1280 10.5 -> 9.1; 154 rows (two prompts) 768 -> 768 1.09 ->
 // 0.97, and 768 -> 3072 with GELU 8.6 -> 4.2, where gemm:jit applies the GELU in a separate pass.
-void LinearKernel::use_convolution(int64_t rows, const dnnl::primitive_attr& attr, const char* matmul_kernel,
-                                   Plan& plan) const {
-  if (convolution_ruled_out(matmul_kernel)) return;
-  const dt operands = operand_type(precision());
-  const dnnl::memory::desc pixels({1, in_, 1, rows}, operands, tag::nhwc), out({1, out_, 1, rows}, dt::f32, tag::nhwc);
-  const dnnl::memory::desc weights({out_, in_, 1, 1}, operands, tag::any), bias({out_}, dt::f32, tag::a);
-  const auto forward = dnnl::prop_kind::forward_inference;
-  const auto direct = dnnl::algorithm::convolution_direct;
-  const dnnl::convolution_forward::desc desc =
-      bias_.empty() ? dnnl::convolution_forward::desc(forward, direct, pixels, weights, out, {1, 1}, {0, 0}, {0, 0})
-                    : dnnl::convolution_forward::desc(forward, direct, pixels, weights, bias, out, {1, 1}, {0, 0}, {0, 0});
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_engine(), /*allow_empty=*/true);
-  if (!pd || !convolution_chosen(pd.impl_info_str())) return;
-  plan.prim = dnnl::convolution_forward(pd);
-  plan.primitive_weights = pd.weights_desc();
-  // A 1x1 kernel's [out, in, 1, 1] weights are the matmul's [in, out] in another layout.
-  plan.weights_layout = pd.weights_desc().reshape({out_, in_}).permute_axes({1, 0});
-  plan.convolution = true;
-}
-
 const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
   const auto key = std::make_pair(rows, int(matmul_as_convolution()));
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
@@ -58,13 +38,21 @@ const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
     ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
     attr.set_post_ops(ops);
   }
-  const dnnl::matmul::desc desc = bias_.empty()
-                                      ? dnnl::matmul::desc(src_md, wei_md, dst_md)
-                                      : dnnl::matmul::desc(src_md, wei_md, dnnl::memory::desc({1, out_}, dt::f32, tag::ab), dst_md);
+  const dnnl::memory::desc bias_md({1, out_}, dt::f32, tag::ab);
+  const dnnl::matmul::desc desc = bias_.empty() ? dnnl::matmul::desc(src_md, wei_md, dst_md)
+                                                : dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md);
   dnnl::matmul::primitive_desc pd(desc, attr, dnnl_engine());
-  auto plan = std::make_shared<Plan>(Plan{{}, pd.weights_desc(), pd.weights_desc(), false});
-  use_convolution(rows, attr, pd.impl_info_str(), *plan);
-  if (!plan->convolution) plan->prim = dnnl::matmul(pd);
+  auto plan = std::make_shared<Plan>();
+  if (const auto conv = product_as_convolution(pd.impl_info_str(), rows, in_, out_, operands, dt::f32,
+                                               !bias_.empty(), attr)) {
+    plan->prim = dnnl::convolution_forward(*conv);
+    plan->primitive_weights = conv->weights_desc();
+    plan->weights_layout = conv->weights_desc().reshape({out_, in_}).permute_axes({1, 0});
+    plan->convolution = true;
+  } else {
+    plan->prim = dnnl::matmul(pd);
+    plan->weights_layout = plan->primitive_weights = pd.weights_desc();
+  }
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
@@ -80,12 +68,12 @@ Tensor LinearKernel::forward(const Tensor& x) const {
   auto& eng = dnnl_engine();
   Tensor scratch;
   const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);
-  dnnl::memory src(plan.convolution ? dnnl::memory::desc({1, in_, 1, rows}, in.type, tag::nhwc)
-                                    : dnnl::memory::desc({rows, in_}, in.type, tag::ab),
-                   eng, const_cast<void*>(in.data));
-  dnnl::memory dst(plan.convolution ? dnnl::memory::desc({1, out_, 1, rows}, dt::f32, tag::nhwc)
-                                    : dnnl::memory::desc({rows, out_}, dt::f32, tag::ab),
-                   eng, y.data());
+  const dnnl::memory::desc src_md = plan.convolution ? rows_as_pixels(rows, in_, in.type)
+                                                     : dnnl::memory::desc({rows, in_}, in.type, tag::ab);
+  const dnnl::memory::desc dst_md = plan.convolution ? rows_as_pixels(rows, out_, dt::f32)
+                                                     : dnnl::memory::desc({rows, out_}, dt::f32, tag::ab);
+  dnnl::memory src(src_md, eng, const_cast<void*>(in.data));
+  dnnl::memory dst(dst_md, eng, y.data());
   const dnnl::memory packed = weights_.get(plan.weights_layout);
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, src},

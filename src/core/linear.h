@@ -37,8 +37,6 @@ class LinearKernel {
     bool convolution = false;
   };
   const Plan& plan_for(int64_t rows) const;
-  // The 1x1 convolution over `rows` pixels, into `plan` where matmul_as_convolution() chooses it.
-  void use_convolution(int64_t rows, const dnnl::primitive_attr& attr, const char* matmul_kernel, Plan& plan) const;
 
   PackedWeights weights_;
   std::vector<float> bias_;

@@ -1,5 +1,8 @@
 #pragma once
+#include <optional>
 #include <string_view>
+
+#include <dnnl.hpp>
 
 namespace diffuse {
 
@@ -13,9 +16,14 @@ enum class MatmulAsConvolution { Auto, Always, Never };
 void set_matmul_as_convolution(MatmulAsConvolution mode);
 MatmulAsConvolution matmul_as_convolution();
 
-// Whether a product should skip its convolution altogether (no primitive to try).
-bool convolution_ruled_out(std::string_view matmul_kernel);
-// Whether the convolution found (its kernel's name) should replace the matmul.
-bool convolution_chosen(std::string_view convolution_kernel);
+// A dense [rows, channels] matrix as that image.
+dnnl::memory::desc rows_as_pixels(int64_t rows, int64_t channels, dnnl::memory::data_type type);
+
+// The convolution for the product [rows, in] x [in, out] (+ a bias of `out` fp32 values), where
+// the mode chooses it over the matmul whose kernel is `matmul_kernel`. Its weights are [out, in,
+// 1, 1]: the matmul's [in, out] in another layout.
+std::optional<dnnl::convolution_forward::primitive_desc> product_as_convolution(
+    std::string_view matmul_kernel, int64_t rows, int64_t in, int64_t out, dnnl::memory::data_type operands,
+    dnnl::memory::data_type dst, bool bias, const dnnl::primitive_attr& attr);
 
 }  // namespace diffuse

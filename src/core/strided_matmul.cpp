@@ -46,19 +46,13 @@ dnnl::matmul::primitive_desc StridedMatmul::preferred_primitive_desc() const {
 // convolution): self-attention over 4096 tokens, 8 heads of 40, exact softmax, 359-474 -> 334-397;
 // the VAE's one head of 512 over 4096 pixels 262-272 -> 196-204.
 std::optional<dnnl::convolution_forward::primitive_desc> StridedMatmul::convolution(const char* matmul_kernel) const {
-  if (!convolution_allowed || lda != k || ldc != n || convolution_ruled_out(matmul_kernel)) return std::nullopt;
+  if (!convolution_allowed || lda != k || ldc != n) return std::nullopt;
   dnnl::primitive_attr attr = caller_scratchpad();
   dnnl::post_ops ops;
   if (scale != 1.0f) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, scale, 0.0f);
   if (exp) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_exp, 0.0f, 0.0f);
   attr.set_post_ops(ops);
-  const dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      dnnl::memory::desc({1, k, 1, m}, operands, tag::nhwc), dnnl::memory::desc({n, k, 1, 1}, operands, tag::any),
-      dnnl::memory::desc({1, n, 1, m}, dst, tag::nhwc), {1, 1}, {0, 0}, {0, 0});
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_engine(), /*allow_empty=*/true);
-  if (!pd || !convolution_chosen(pd.impl_info_str())) return std::nullopt;
-  return pd;
+  return product_as_convolution(matmul_kernel, m, k, n, operands, dst, false, attr);
 }
 
 // B as the convolution's [n, k, 1, 1] weights: the same bytes as b_md().
@@ -93,8 +87,8 @@ const dnnl::memory& StridedMatmul::packed(const void* b, PackedOperand& cache) c
 void StridedMatmul::run(const void* a, const dnnl::memory& packed_b, void* c) const {
   auto& eng = dnnl_engine();
   const Plan& p = plan();
-  const dnnl::memory::desc a_desc = p.convolution ? dnnl::memory::desc({1, k, 1, m}, operands, tag::nhwc) : a_md();
-  const dnnl::memory::desc c_desc = p.convolution ? dnnl::memory::desc({1, n, 1, m}, dst, tag::nhwc) : c_md();
+  const dnnl::memory::desc a_desc = p.convolution ? rows_as_pixels(m, k, operands) : a_md();
+  const dnnl::memory::desc c_desc = p.convolution ? rows_as_pixels(m, n, dst) : c_md();
   execute(p.prim, {{DNNL_ARG_SRC, dnnl::memory(a_desc, eng, const_cast<void*>(a))},
                    {DNNL_ARG_WEIGHTS, packed_b},
                    {DNNL_ARG_DST, dnnl::memory(c_desc, eng, c)}});
