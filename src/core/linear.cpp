@@ -43,11 +43,17 @@ const LinearKernel::Plan& LinearKernel::plan_for(int64_t rows) const {
                                                 : dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md);
   dnnl::matmul::primitive_desc pd(desc, attr, dnnl_engine());
   auto plan = std::make_shared<Plan>();
-  if (const auto conv = product_as_convolution(pd.impl_info_str(), rows, in_, out_, operands, dt::f32,
-                                               !bias_.empty(), attr)) {
+  auto conv = product_as_convolution(pd.impl_info_str(), rows, in_, out_, operands, dt::f32, !bias_.empty(), attr);
+  if (conv) {
+    try {  // PackedWeights packs into a layout of the matmul's [in, out] shape
+      plan->weights_layout = conv->weights_desc().reshape({out_, in_}).permute_axes({1, 0});
+    } catch (const dnnl::error&) {  // a blocking of the 1x1 dimensions: keep the matmul
+      conv.reset();
+    }
+  }
+  if (conv) {
     plan->prim = dnnl::convolution_forward(*conv);
     plan->primitive_weights = conv->weights_desc();
-    plan->weights_layout = conv->weights_desc().reshape({out_, in_}).permute_axes({1, 0});
     plan->convolution = true;
   } else {
     plan->prim = dnnl::matmul(pd);
