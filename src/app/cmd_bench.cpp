@@ -209,21 +209,24 @@ Deviation deviation(const Tensor& a, const Tensor& reference) {
   return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs};
 }
 
-void set_bench_modes(const BenchFlags& f) {
-  set_softmax_fusion(f.softmax == "fused" ? SoftmaxFusion::Always
-                     : f.softmax == "exact" ? SoftmaxFusion::Never
-                                            : SoftmaxFusion::Auto);
-  set_winograd(f.conv == "winograd" ? WinogradMode::Always
-               : f.conv == "direct" ? WinogradMode::Never
-                                    : WinogradMode::Auto);
-  set_matmul_as_convolution(f.matmul == "conv" ? MatmulAsConvolution::Always
-                            : f.matmul == "matmul" ? MatmulAsConvolution::Never
-                                                   : MatmulAsConvolution::Auto);
+// The kernel choices of --softmax, --conv and --matmul, by their values' names.
+void set_kernel_modes(std::string_view softmax, std::string_view conv, std::string_view matmul) {
+  set_softmax_fusion(softmax == "fused" ? SoftmaxFusion::Always
+                     : softmax == "exact" ? SoftmaxFusion::Never
+                                          : SoftmaxFusion::Auto);
+  set_winograd(conv == "winograd" ? WinogradMode::Always
+               : conv == "direct" ? WinogradMode::Never
+                                  : WinogradMode::Auto);
+  set_matmul_as_convolution(matmul == "conv" ? MatmulAsConvolution::Always
+                            : matmul == "matmul" ? MatmulAsConvolution::Never
+                                                 : MatmulAsConvolution::Auto);
 }
 
-// Each component of `model` against the exact path on the same weights (fp32, oneDNN's direct
-// convolutions, the exact softmax), on identical inputs (the UNet and VAE get the reference's text
-// context and the same latents), so errors do not compound.
+void set_bench_modes(const BenchFlags& f) { set_kernel_modes(f.softmax, f.conv, f.matmul); }
+
+// Each component of `model` against the exact path on the same weights (fp32 through oneDNN's
+// direct convolutions and matmuls, the exact softmax), on identical inputs (the UNet and VAE get
+// the reference's text context and the same latents), so errors do not compound.
 void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "building the fp32 reference model for --accuracy");
   const auto reference = build_model(f, Precision::Fp32);
@@ -236,8 +239,7 @@ void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchRe
     return std::array<Tensor, 2>{m.unet().forward(latents, t, c.text.context, added), m.vae().decode(z)};
   };
   const Conditions tested = encode(model, r.width, r.height);
-  set_winograd(WinogradMode::Never);
-  set_softmax_fusion(SoftmaxFusion::Never);
+  set_kernel_modes("exact", "direct", "matmul");
   const Conditions c = encode(*reference, r.width, r.height);
   const auto [unet, vae] = outputs(*reference, c);
   set_bench_modes(f);
@@ -486,7 +488,7 @@ Command add_bench(CLI::App& app) {
   // --accuracy runs the components again after the timings, by when --low-memory has freed them.
   cmd->add_flag("--accuracy", f->accuracy,
                 "Also build the model in fp32 and report each component's deviation from it on the same input "
-                "(fp32 with direct convolutions and the exact softmax)")
+                "(fp32 through oneDNN's direct convolutions and matmuls, with the exact softmax)")
       ->excludes(low_memory);
   cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
   return {cmd, [f] { return run_bench(*f); }};

@@ -1,7 +1,5 @@
 #include "core/precision.h"
 
-#include <cstring>
-
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/op_profile.h"
