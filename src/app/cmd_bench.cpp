@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/hardware_peak.h"
 #include "app/memory_usage.h"
 #include "app/matmul_peak.h"
 #include "core/attention.h"
@@ -60,6 +61,7 @@ struct BenchResult {
   double load_average = 0;  // the machine's, over the minute before the bench began
   UNetMacs macs;  // one image
   std::optional<MatmulPeak> peak_f32, peak_bf16;
+  std::optional<HardwarePeak> machine_f32, machine_bf16;
   std::optional<Deviation> text_error, unet_error, vae_error;  // --accuracy
 
   // The pass runs the batch of 2 (negative, prompt); 2 FLOP per MAC.
@@ -256,7 +258,9 @@ BenchResult run(const BenchFlags& f) {
   r.threads = num_threads();
   r.steps = f.steps;
   if (f.measure_peak) {
-    note(f, "matmul peak (fp32, bf16)");
+    note(f, "machine peak and oneDNN's matmul peak (fp32, bf16)");
+    r.machine_f32 = measure_fp32_peak();
+    r.machine_bf16 = measure_bf16_peak();
     r.peak_f32 = measure_matmul_peak("f32", kPeakSeconds);
     r.peak_bf16 = measure_matmul_peak("bf16", kPeakSeconds);
   }
@@ -300,6 +304,14 @@ std::string peak_text(const std::optional<MatmulPeak>& peak) {
   if (!peak->tflops) return "only oneDNN's reference kernel (" + peak->kernel + "), not timed";
   char s[96];
   std::snprintf(s, sizeof s, "%.3f TFLOP/s (%s)", *peak->tflops, peak->kernel.c_str());
+  return s;
+}
+
+// "0.176 TFLOP/s (AVX2 FMA loop)"
+std::string machine_peak_text(const std::optional<HardwarePeak>& peak) {
+  if (!peak) return "no native units (emulated on the fp32 ones)";
+  char s[96];
+  std::snprintf(s, sizeof s, "%.3f TFLOP/s (%s loop)", peak->tflops, peak->unit.c_str());
   return s;
 }
 
@@ -350,9 +362,15 @@ void print_human(const BenchResult& r, bool random_weights) {
   const bool effective = r.unet_ops.macs[size_t(OpKind::Winograd)] > 0;
   std::printf("UNet pass     %8.2f s  (batch 2; %.0f GMAC per image; %.3f TFLOP/s%s", r.unet_s, r.macs.total() / 1e9,
               r.unet_tflops(), effective ? " effective" : "");
+  // Emulated bf16 runs on the fp32 units: its share is of their peak.
+  const bool bf16_units = r.precision == Precision::Bf16 && r.machine_bf16;
+  const std::optional<HardwarePeak>& machine = bf16_units ? r.machine_bf16 : r.machine_f32;
+  if (machine)
+    std::printf(", %.0f%% of the machine's %s peak", 100.0 * r.unet_tflops() / machine->tflops,
+                bf16_units ? "bf16" : "fp32");
   const std::optional<MatmulPeak>& peak = r.precision == Precision::Bf16 ? r.peak_bf16 : r.peak_f32;
   if (peak && peak->tflops)
-    std::printf(", %.0f%% of the %s matmul peak", 100.0 * r.unet_tflops() / *peak->tflops,
+    std::printf(", %.0f%% of oneDNN's %s matmul peak", 100.0 * r.unet_tflops() / *peak->tflops,
                 std::string(precision_name(r.precision)).c_str());
   std::printf(")\n");
   std::printf("CFG step      %8.2f s  (mean of %d; warm-up step %.2f s; per step %.0f page faults, %.0f tensor "
@@ -374,6 +392,9 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf("\n");
   std::printf("UNet MACs     conv %.0f G, linear %.0f G, attention %.0f G per image\n", r.macs.conv / 1e9,
               r.macs.linear / 1e9, r.macs.attention / 1e9);
+  if (r.machine_f32)
+    std::printf("machine peak  fp32 %s; bf16 %s\n", machine_peak_text(r.machine_f32).c_str(),
+                machine_peak_text(r.machine_bf16).c_str());
   if (r.peak_f32) std::printf("matmul peak   fp32 %s; bf16 %s\n", peak_text(r.peak_f32).c_str(), peak_text(r.peak_bf16).c_str());
   print_deviation("text context", r.text_error);
   print_deviation("UNet output", r.unet_error);
@@ -395,6 +416,11 @@ nlohmann::json peak_json(const std::optional<MatmulPeak>& peak) {
   if (!peak) return nullptr;
   return {{"tflops", peak->tflops ? nlohmann::json(*peak->tflops) : nlohmann::json(nullptr)},
           {"kernel", peak->kernel.empty() ? nlohmann::json(nullptr) : nlohmann::json(peak->kernel)}};
+}
+
+nlohmann::json machine_peak_json(const std::optional<HardwarePeak>& peak) {
+  if (!peak) return nullptr;
+  return {{"tflops", peak->tflops}, {"unit", peak->unit}};
 }
 
 void print_json(const BenchResult& r) {
@@ -429,6 +455,8 @@ void print_json(const BenchResult& r) {
       {"load_average", r.load_average},
       {"unet_gmac_per_image", r.macs.total() / 1e9},
       {"unet_tflops", r.unet_tflops()},
+      {"machine_peak_fp32", machine_peak_json(r.machine_f32)},
+      {"machine_peak_bf16", machine_peak_json(r.machine_bf16)},
       {"peak_fp32", peak_json(r.peak_f32)},
       {"peak_bf16", peak_json(r.peak_bf16)},
       {"text_error", deviation_json(r.text_error)},
@@ -490,7 +518,9 @@ Command add_bench(CLI::App& app) {
                 "Also build the model in fp32 and report each component's deviation from it on the same input "
                 "(fp32 through oneDNN's direct convolutions and matmuls, with the exact softmax)")
       ->excludes(low_memory);
-  cmd->add_flag("--measure-peak", f->measure_peak, "Also measure oneDNN's fp32 and bf16 matmul peak (a few seconds)");
+  cmd->add_flag("--measure-peak", f->measure_peak,
+                "Also measure the machine's fp32 and bf16 peak (multiply-add loops on registers) and oneDNN's "
+                "matmul peak (a few seconds)");
   return {cmd, [f] { return run_bench(*f); }};
 }
 
