@@ -35,27 +35,26 @@ double tflops_on_all_threads(Loop loop) {
 // Where each loop leaves a result, so that the compiler keeps the loop.
 thread_local volatile float sink;
 
-__attribute__((target("avx512f"))) double fp32_avx512(int64_t iterations) {
-  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
-  __m512 acc[kChains];
+using f32x16 = float __attribute__((vector_size(64)));  // one AVX-512 register
+using f32x8 = float __attribute__((vector_size(32)));   // one AVX2 register
+
+// x = x * a + b on kChains registers of type V (this file compiles with -ffp-contract=fast, so
+// each is one FMA); inlined into each target's function below.
+template <typename V>
+[[gnu::always_inline]] inline double fma_loop(int64_t iterations) {
+  const V a = V{} + 0.999f, b = V{} + 1e-3f;
+  V acc[kChains];
   for (auto& x : acc) x = b;
   for (int64_t i = 0; i < iterations; ++i)
 #pragma GCC unroll 16  // all accumulators in registers
-    for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
+    for (auto& x : acc) x = x * a + b;
   for (auto& x : acc) sink = sink + x[0];
-  return double(iterations) * kChains * 16 * 2;
+  return double(iterations) * kChains * (sizeof(V) / sizeof(float)) * 2;
 }
 
-double fp32_avx2(int64_t iterations) {
-  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
-  __m256 acc[kChains];
-  for (auto& x : acc) x = b;
-  for (int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 16  // all accumulators in registers
-    for (auto& x : acc) x = _mm256_fmadd_ps(x, a, b);
-  for (auto& x : acc) sink = sink + x[0];
-  return double(iterations) * kChains * 8 * 2;
-}
+__attribute__((target("avx512f"))) double fp32_avx512(int64_t iterations) { return fma_loop<f32x16>(iterations); }
+
+double fp32_avx2(int64_t iterations) { return fma_loop<f32x8>(iterations); }
 
 __attribute__((target("avx512f,avx512bf16"))) double bf16_avx512(int64_t iterations) {
   const __m512bh one = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
