@@ -202,11 +202,13 @@ TEST(Cli, InfoReportsFamilyAndPrediction) {
 // Every stage timed and the machine's peak measured, on the tiny model (speed itself is not tested).
 TEST(Cli, BenchReportsEveryStageAndTheMachinePeakAsJson) {
   const CliRun r = run({"bench", "-m", fixture("sd1-tiny/model.safetensors"), "--width", "64", "--height", "64",
-                        "--steps", "1", "--measure-peak", "--json"});
+                        "--steps", "2", "--measure-peak", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   for (const char* stage : {"text_encode_s", "unet_pass_s", "cfg_step_s", "vae_decode_s", "peak_rss_mib"})
     EXPECT_GT(j.at(stage).get<double>(), 0.0) << stage;
+  EXPECT_GT(j.at("fastest_step_s").get<double>(), 0.0);
+  EXPECT_LE(j.at("fastest_step_s").get<double>(), j.at("cfg_step_s").get<double>());  // of the 2 steps
   EXPECT_GT(j.at("machine_peak_fp32").at("tflops").get<double>(), 0.0);
   EXPECT_NE(j.at("machine_peak_fp32").at("unit").get<std::string>().find("FMA"), std::string::npos);
   EXPECT_EQ(j.at("machine_peak_bf16").is_null(), !j.at("native_bf16").get<bool>());
