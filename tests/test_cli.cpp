@@ -213,6 +213,9 @@ TEST(Cli, BenchReportsEveryStageAndTheMachinePeakAsJson) {
   EXPECT_NE(j.at("machine_peak_fp32").at("unit").get<std::string>().find("FMA"), std::string::npos);
   EXPECT_EQ(j.at("machine_peak_bf16").is_null(), !j.at("native_bf16").get<bool>());
   EXPECT_GT(j.at("peak_fp32").at("tflops").get<double>(), 0.0);
+  const double busy = j.at("busy_before").get<double>();  // a share of the CPUs' time, from /proc/stat
+  EXPECT_GE(busy, 0.0);
+  EXPECT_LE(busy, 1.0);
 }
 
 TEST(Cli, TokenizePrintsEveryCaseExactly) {

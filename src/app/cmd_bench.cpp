@@ -2,13 +2,14 @@
 // (random weights made in memory, or a real checkpoint), with the UNet's achieved TFLOP/s.
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "app/hardware_peak.h"
+#include "app/machine_load.h"
 #include "app/memory_usage.h"
 #include "app/matmul_peak.h"
 #include "core/attention.h"
@@ -60,7 +61,7 @@ struct BenchResult {
   OpTimes unet_ops, vae_ops;     // per UNet pass, and for the decode
   double load_peak_rss_mib = 0;  // building or loading the model
   double peak_rss_mib = 0;       // from the end of loading through the VAE decode, if it could be reset
-  double load_average = 0;  // the machine's, over the minute before the bench began
+  double busy_before = -1;  // the share of all CPUs' time other work took in the second before the bench
   UNetMacs macs;  // one image
   std::optional<MatmulPeak> peak_f32, peak_bf16;
   std::optional<HardwarePeak> machine_f32, machine_bf16;
@@ -258,7 +259,8 @@ void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchRe
 BenchResult run(const BenchFlags& f) {
   BenchResult r;
   set_op_profiling(true);
-  getloadavg(&r.load_average, 1);
+  note(f, "how busy the CPUs are (1 s)");
+  r.busy_before = busy_share_of_cpus(1.0);
   r.threads = num_threads();
   r.steps = f.steps;
   if (f.measure_peak) {
@@ -355,9 +357,12 @@ void print_human(const BenchResult& r, bool random_weights) {
               r.height, precision_text(r.precision).c_str(), r.threads, r.threads == 1 ? "" : "s",
               r.low_memory ? ", low memory" : "");
   // OpenMP threads spin at barriers: on a busy machine a descheduled thread stalls the others.
-  if (r.load_average >= 0.5)
-    std::printf("warning       load average %.2f before the bench: other processes share the cores, times are inflated\n",
-                r.load_average);
+  const int cpus = int(std::thread::hardware_concurrency());
+  const double others = r.busy_before * cpus;  // CPUs' worth of other work
+  if (r.busy_before >= 0 && others > std::max(0.25, double(cpus - r.threads)))
+    std::printf("warning       other work kept %.1f of the %d CPUs busy just before the bench, which runs %d threads: "
+                "times are inflated\n",
+                others, cpus, r.threads);
   std::printf("%-13s %8.2f s  (%.0f M parameters, %.2f GB as stored)\n", random_weights ? "build" : "load", r.load_s,
               r.parameters / 1e6, r.weight_bytes / 1e9);
   std::printf("text encode   %8.3f s  (batch 2; first call %.3f s)\n", r.text_s, r.text_first_s);
@@ -458,7 +463,7 @@ void print_json(const BenchResult& r) {
       {"vae_decode_ops_s", ops_json(r.vae_ops)},
       {"peak_rss_mib", r.peak_rss_mib},
       {"load_peak_rss_mib", r.load_peak_rss_mib},
-      {"load_average", r.load_average},
+      {"busy_before", r.busy_before},
       {"unet_gmac_per_image", r.macs.total() / 1e9},
       {"unet_tflops", r.unet_tflops()},
       {"machine_peak_fp32", machine_peak_json(r.machine_f32)},

@@ -1,0 +1,11 @@
+#pragma once
+
+namespace diffuse::app {
+
+// The share of all CPUs' time that went to other work during the next `seconds`, which this
+// process sleeps through (Linux /proc/stat): what a bench about to start would compete with. A
+// load average is no substitute: it still counts, for a minute, a job that just ended. Negative
+// where /proc/stat cannot be read.
+double busy_share_of_cpus(double seconds);
+
+}  // namespace diffuse::app
