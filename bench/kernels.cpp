@@ -34,20 +34,28 @@ void BM_GroupNormSilu(benchmark::State& state) {
 }
 BENCHMARK(BM_GroupNormSilu)->Args({2, 64, 320})->Args({1, 512, 128})->Unit(benchmark::kMillisecond);
 
-// Self-attention at the UNet's top level: 4096 tokens, 320 channels, 8 heads. The last argument:
-// 0 the exact softmax, 1 the softmax fused into the products.
+// Self-attention at the UNet's top levels: 4096 tokens, 320 channels and 1024 tokens, 640
+// channels, 8 heads. Then the precision, the softmax (0 exact, 1 fused into the products) and the
+// kernel (0 oneDNN's products, 1 the AMX tile kernel, bf16 and heads up to 64 only).
 void BM_SelfAttention(benchmark::State& state) {
   const int64_t tokens = state.range(0), c = state.range(1);
   const Tensor q = random_tensor({2, tokens, c}), k = random_tensor({2, tokens, c}), v = random_tensor({2, tokens, c});
   const Precision precision = precision_arg(state.range(2));
   set_softmax_fusion(state.range(3) ? SoftmaxFusion::Always : SoftmaxFusion::Never);
+  try {
+    set_attention_kernel(state.range(4) ? AttentionKernel::Amx : AttentionKernel::Onednn);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
   for (auto _ : state) benchmark::DoNotOptimize(attention(q, k, v, 8, false, precision));
   set_softmax_fusion(SoftmaxFusion::Auto);
+  set_attention_kernel(AttentionKernel::Auto);
   state.SetItemsProcessed(state.iterations() * 2 * 2 * 2 * tokens * tokens * c);  // FLOPs of both matmuls
 }
 BENCHMARK(BM_SelfAttention)
-    ->ArgsProduct({{4096}, {320}, {0, 1}, {0, 1}})
-    ->ArgsProduct({{1024}, {640}, {0}, {0, 1}})
+    ->ArgsProduct({{4096}, {320}, {0, 1}, {0, 1}, {0}})
+    ->ArgsProduct({{1024}, {640}, {0}, {0, 1}, {0}})
+    ->Args({4096, 320, 1, 1, 1})
     ->Unit(benchmark::kMillisecond);
 
 // The VAE's one-head attention over every pixel of its 512-channel level: 4096 tokens at 512x512,

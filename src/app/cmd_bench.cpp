@@ -17,6 +17,7 @@
 #include "core/conv2d.h"
 #include "core/dnnl_context.h"
 #include "core/error.h"
+#include "core/flash_attention.h"
 #include "core/matmul_as_convolution.h"
 #include "core/op_profile.h"
 #include "core/ops.h"
@@ -34,7 +35,8 @@ constexpr double kPeakSeconds = 1.0;  // per data type
 const char* const kPrompt = "a photograph of an astronaut riding a horse";
 
 struct BenchFlags {
-  std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto", matmul = "auto";
+  std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto", matmul = "auto",
+              attention = "auto";
   int width = 0, height = 0, steps = 2, threads = 0;
   bool json = false, measure_peak = false, accuracy = false, low_memory = false;
 };
@@ -49,6 +51,7 @@ struct BenchResult {
   Precision precision = Precision::Fp32;
   bool low_memory = false;
   bool softmax_fused = false;
+  bool amx_attention = false;  // the tile kernel runs the attention of heads it takes
   std::string conv, matmul;  // --conv, --matmul
   double step_softmax_fallbacks = 0;  // query blocks per step that the fused softmax left to the exact one
   int width = 0, height = 0, threads = 0, steps = 0;
@@ -216,8 +219,12 @@ Deviation deviation(const Tensor& a, const Tensor& reference) {
   return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs};
 }
 
-// The kernel choices of --softmax, --conv and --matmul, by their values' names.
-void set_kernel_modes(std::string_view softmax, std::string_view conv, std::string_view matmul) {
+// The kernel choices of --attention, --softmax, --conv and --matmul, by their values' names.
+void set_kernel_modes(std::string_view attention, std::string_view softmax, std::string_view conv,
+                      std::string_view matmul) {
+  set_attention_kernel(attention == "amx"      ? AttentionKernel::Amx
+                       : attention == "onednn" ? AttentionKernel::Onednn
+                                               : AttentionKernel::Auto);
   set_softmax_fusion(softmax == "fused" ? SoftmaxFusion::Always
                      : softmax == "exact" ? SoftmaxFusion::Never
                                           : SoftmaxFusion::Auto);
@@ -229,7 +236,7 @@ void set_kernel_modes(std::string_view softmax, std::string_view conv, std::stri
                                                  : MatmulAsConvolution::Auto);
 }
 
-void set_bench_modes(const BenchFlags& f) { set_kernel_modes(f.softmax, f.conv, f.matmul); }
+void set_bench_modes(const BenchFlags& f) { set_kernel_modes(f.attention, f.softmax, f.conv, f.matmul); }
 
 // Each component of `model` against the exact path on the same weights (fp32 through oneDNN's
 // direct convolutions and matmuls, the exact softmax), on identical inputs (the UNet and VAE get
@@ -246,7 +253,7 @@ void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchRe
     return std::array<Tensor, 2>{m.unet().forward(latents, t, c.text.context, added), m.vae().decode(z)};
   };
   const Conditions tested = encode(model, r.width, r.height);
-  set_kernel_modes("exact", "direct", "matmul");
+  set_kernel_modes("onednn", "exact", "direct", "matmul");
   const Conditions c = encode(*reference, r.width, r.height);
   const auto [unet, vae] = outputs(*reference, c);
   set_bench_modes(f);
@@ -279,6 +286,7 @@ BenchResult run(const BenchFlags& f) {
   r.conv = f.conv;
   r.matmul = f.matmul;
   r.softmax_fused = softmax_fused(r.precision);
+  r.amx_attention = amx_attention_chosen(r.precision, kFlashMaxHeadDim);
   const auto model = build_model(f, r.precision);
   r.load_s = seconds_since(start);
   r.load_peak_rss_mib = peak_rss_mib();
@@ -387,7 +395,9 @@ void print_human(const BenchResult& r, bool random_weights) {
   std::printf("; warm-up step %.2f s; per step %.0f page faults, %.0f tensor buffers not from the pool)\n",
               r.warmup_step_s, r.step_page_faults, r.step_fresh_buffers);
   std::printf("  by op       %s\n", ops_text(r.unet_ops, r.step_s).c_str());
-  std::printf("  softmax     %s", r.softmax_fused ? "fused into the attention products" : "exact (scores, then softmax)");
+  std::printf("  softmax     %s", r.amx_attention ? "AMX tile kernel (heads of up to 64 values), else "
+                                                    : "");
+  std::printf("%s", r.softmax_fused ? "fused into the attention products" : "exact (scores, then softmax)");
   if (r.step_softmax_fallbacks > 0) std::printf("; %.0f query blocks per step fell back to exact", r.step_softmax_fallbacks);
   std::printf("\n");
   std::printf("  3x3 conv    %s\n", r.conv == "winograd" ? "Winograd F(4x4,3x3) wherever it applies"
@@ -455,6 +465,7 @@ void print_json(const BenchResult& r) {
       {"step_page_faults", r.step_page_faults},
       {"step_fresh_buffers", r.step_fresh_buffers},
       {"softmax_fused", r.softmax_fused},
+      {"amx_attention", r.amx_attention},
       {"conv", r.conv},
       {"matmul", r.matmul},
       {"step_softmax_fallbacks", r.step_softmax_fallbacks},
@@ -505,6 +516,12 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--precision", f->precision, "Compute precision (auto: bf16 where the CPU runs it natively)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_option("--attention", f->attention,
+                  "bf16 attention: amx (a tile kernel: scores, exp and the second product per block of 16 "
+                  "queries in the core's tile registers; heads of up to 64 values), onednn (oneDNN's products), "
+                  "or auto (onednn until the amx kernel is measured)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "onednn", "amx"}));
   cmd->add_option("--softmax", f->softmax,
                   "Attention's softmax: fused into the products, exact, or auto (fused where oneDNN's brgemm "
                   "kernels run it: AVX-512, AMX)")

@@ -3,11 +3,9 @@
 #include <chrono>
 #include <cstdint>
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "core/amx.h"
 #include "core/dnnl_context.h"
 
 namespace diffuse::app {
@@ -69,15 +67,8 @@ __attribute__((target("avx512f,avx512bf16"))) double bf16_avx512(int64_t iterati
 
 // Tiles 0-5 accumulate 16x16 fp32 products of A tile 6 (16 rows of 32 bf16) and B tile 7: each
 // TDPBF16PS is 16 * 16 * 32 multiply-adds, and six independent ones cover its latency.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t bytes_per_row[16] = {};
-  uint8_t rows[16] = {};
-};
-
 __attribute__((target("amx-tile,amx-bf16"))) double bf16_amx(int64_t iterations) {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) config.bytes_per_row[t] = 64, config.rows[t] = 16;
+  const TileConfig config = full_tiles();
   alignas(64) uint16_t operand[16 * 32] = {};
   alignas(64) float result[16 * 16];
   _tile_loadconfig(&config);
@@ -102,16 +93,6 @@ __attribute__((target("amx-tile,amx-bf16"))) double bf16_amx(int64_t iterations)
   _tile_release();
   sink = sink + result[0];
   return double(rounds) * 6 * 16 * 16 * 32 * 2;
-}
-
-// AMX needs the CPU's tile instructions and the kernel's permission for this process to use the
-// tile registers' state (Linux 5.16+), which oneDNN asks for too.
-bool amx_usable() {
-  unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const bool tile = edx & (1u << 24), bf16 = edx & (1u << 22);
-  constexpr long kRequestPermission = 0x1023, kTileData = 18;
-  return tile && bf16 && syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
 }
 
 }  // namespace

@@ -7,12 +7,15 @@
 #include <map>
 #include <vector>
 
+#include "core/amx.h"
 #include "core/dnnl_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/first_error.h"
+#include "core/flash_attention.h"
 #include "core/op_profile.h"
 #include "core/packed_operand.h"
+#include "core/score_bound.h"
 #include "core/strided_matmul.h"
 
 namespace diffuse {
@@ -89,47 +92,28 @@ HeadMajor split_heads(const Tensor& x, int64_t heads, Precision precision, int64
   return out;
 }
 
-// The fused softmax needs, for each query row, a bound m_i on its scores: exp(s_ij - m_i) then
-// never overflows, and softmax is unchanged by the shift. With k̄ the mean of a head's keys and r
-// their largest distance from it, s_ij = scale q_i.k_j <= scale (q_i.k̄ + |q_i| r) = m_i (Cauchy-
-// Schwarz on the centred keys, whose common part would loosen the bound). The shift rides in the
-// products as an extra column: q' = [q, -m/scale], k' = [k, 1], so scale q'.k' = s - m; and
-// v' = [v, 1] makes the second product's extra column the row's sum of exp(s - m).
+// The shift m_i (score_bound.h) rides in the products as an extra column: q' = [q, -m/scale],
+// k' = [k, 1], so scale q'.k' = s - m; and v' = [v, 1] makes the second product's extra column the
+// row's sum of exp(s - m).
 void add_softmax_columns(HeadMajor& qh, HeadMajor& kh, HeadMajor& vh, const Tensor& q, const Tensor& k, float scale) {
   const int64_t batch = q.dim(0), heads = qh.heads, tq = q.dim(1), tk = k.dim(1), c = q.dim(2), d = c / heads;
 #pragma omp parallel for collapse(2)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
-      std::vector<double> center(size_t(d), 0.0);
-      for (int64_t j = 0; j < tk; ++j)
-        for (int64_t e = 0; e < d; ++e) center[size_t(e)] += k.data()[(b * tk + j) * c + h * d + e];
-      for (double& e : center) e /= double(tk);
-      double radius2 = 0;
       for (int64_t j = 0; j < tk; ++j) {
-        double r2 = 0;
-        for (int64_t e = 0; e < d; ++e) {
-          const double diff = k.data()[(b * tk + j) * c + h * d + e] - center[size_t(e)];
-          r2 += diff * diff;
-        }
-        radius2 = std::max(radius2, r2);
         kh.set(kh.offset(b, h, j) + size_t(d), 1.0f);
         vh.set(vh.offset(b, h, j) + size_t(d), 1.0f);
       }
-      const double radius = std::sqrt(radius2);
+      const KeySpread spread = key_spread(k, b, h, heads);
       for (int64_t i = 0; i < tq; ++i) {
-        const float* qi = q.data() + (b * tq + i) * c + h * d;
-        double dot = 0, norm2 = 0;
-        for (int64_t e = 0; e < d; ++e) {
-          dot += qi[e] * center[size_t(e)];
-          norm2 += double(qi[e]) * qi[e];
-        }
-        const double bound = double(scale) * (dot + std::sqrt(norm2) * radius);
+        const double bound = score_bound(q.data() + (b * tq + i) * c + h * d, spread, scale);
         qh.set(qh.offset(b, h, i) + size_t(d), float(-bound / scale));
       }
     }
 }
 
 SoftmaxFusion fusion_mode = SoftmaxFusion::Auto;
+AttentionKernel kernel_choice = AttentionKernel::Auto;
 std::atomic<int64_t> fallback_blocks{0};
 
 // A row whose largest exp(s - m) is below this sits more than ~69 below its bound: its smaller
@@ -141,6 +125,17 @@ constexpr float kMinRowSum = 1e-30f;
 void set_softmax_fusion(SoftmaxFusion mode) { fusion_mode = mode; }
 
 int64_t softmax_fallback_blocks() { return fallback_blocks.load(); }
+
+void set_attention_kernel(AttentionKernel kernel) {
+  if (kernel == AttentionKernel::Amx && !amx_usable())
+    throw Error("the AMX attention kernel needs a CPU with AMX-BF16 and AVX512-BF16, and a kernel that grants "
+                "this process the tile registers (Linux 5.16+): this one has not");
+  kernel_choice = kernel;
+}
+
+bool amx_attention_chosen(Precision precision, int64_t head_dim) {
+  return kernel_choice == AttentionKernel::Amx && precision == Precision::Bf16 && head_dim <= kFlashMaxHeadDim;
+}
 
 bool softmax_fused(Precision precision) {
   if (fusion_mode != SoftmaxFusion::Auto) return fusion_mode == SoftmaxFusion::Always;
@@ -169,6 +164,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, b
                 ", v " + shape_string(v.shape()));
   const OpTimer timer(OpKind::Attention, 2.0 * double(batch * tq * tk) * c);  // q k^T and p v, all heads
   const int64_t d = c / heads;
+  if (!causal && amx_attention_chosen(precision, d)) {
+    int64_t fallback_rows = 0;
+    Tensor out = flash_attention(q, k, v, heads, amx_flash_block, &fallback_rows);
+    fallback_blocks += fallback_rows;
+    return out;
+  }
   const float scale = 1.0f / std::sqrt(float(d));
   const bool fused = !causal && softmax_fused(precision);
   const dt type = operand_type(precision);

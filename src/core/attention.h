@@ -13,9 +13,20 @@ namespace diffuse {
 enum class SoftmaxFusion { Auto, Always, Never };
 void set_softmax_fusion(SoftmaxFusion mode);
 bool softmax_fused(Precision precision);  // what Auto (or the mode set) does on this CPU
-// Blocks of queries that ran the exact softmax although fused was chosen, since the process began:
-// a row's scores fell too far below the bound (more than ~69) for fp32 to keep their digits.
+// Blocks of queries (single rows in the AMX kernel) that ran the exact softmax although fused was
+// chosen, since the process began: a row's scores fell too far below the bound (more than ~69)
+// for fp32 to keep their digits.
 int64_t softmax_fallback_blocks();
+
+// Which kernel runs bf16 attention without a mask, on heads of up to kFlashMaxHeadDim values.
+// Amx: flash_attention.h's tile kernel (the scores, their exp and the second product per block of
+// 16 queries in the core's tile registers); setting it throws where the CPU has no AMX. Onednn:
+// the two products in oneDNN's kernels, the softmax fused or exact as above. Auto: oneDNN, until
+// the AMX kernel's speed is measured on an AMX machine (docs/performance.md).
+enum class AttentionKernel { Auto, Onednn, Amx };
+void set_attention_kernel(AttentionKernel kernel);
+// Whether attention in `precision` over heads of `head_dim` values runs the AMX kernel.
+bool amx_attention_chosen(Precision precision, int64_t head_dim);
 
 // softmax(q k^T * scale) v for `heads` heads of size C/heads, q: [B,Tq,C], k,v: [B,Tk,C];
 // `causal` hides keys after the query's own position (CLIP's text transformer).
