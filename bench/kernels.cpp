@@ -24,15 +24,19 @@ Tensor random_tensor(Shape shape) {
   return t;
 }
 
-// GroupNorm + SiLU on the UNet's top level (64x64x320) and the VAE's (512x512x128, batch 1).
+// GroupNorm + SiLU on the UNet's top level (64x64x320) and the VAE's (512x512x128, batch 1); the
+// last argument 0 writes fp32, 1 bf16 (for a bf16 product to read).
 void BM_GroupNormSilu(benchmark::State& state) {
   const int64_t n = state.range(0), hw = state.range(1), c = state.range(2);
   const Tensor x = random_tensor({n, hw, hw, c});
   const std::vector<float> gamma(size_t(c), 1.0f), beta(size_t(c), 0.0f);
-  for (auto _ : state) benchmark::DoNotOptimize(ops::group_norm(x, 32, gamma, beta, 1e-5f, ops::Activation::SiLU));
+  const Tensor::Type out = state.range(3) ? Tensor::Type::Bf16 : Tensor::Type::F32;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ops::group_norm(x, 32, gamma, beta, 1e-5f, ops::Activation::SiLU, out));
   state.SetBytesProcessed(state.iterations() * x.numel() * 8);
 }
-BENCHMARK(BM_GroupNormSilu)->Args({2, 64, 320})->Args({1, 512, 128})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GroupNormSilu)->ArgsProduct({{2}, {64}, {320}, {0, 1}})->ArgsProduct({{1}, {512}, {128}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 
 // Self-attention at the UNet's top levels: 4096 tokens, 320 channels and 1024 tokens, 640
 // channels, 8 heads. Then the precision, the softmax (0 exact, 1 fused into the products) and the

@@ -7,6 +7,7 @@
 #include "core/conv2d.h"
 #include "core/dtype.h"
 #include "core/linear.h"
+#include "core/ops.h"
 #include "golden.h"
 #include "pipeline/generate.h"
 #include "pipeline_cases.h"
@@ -94,6 +95,56 @@ TEST(Bf16, ConvIsFp32OnRoundedOperandsAtEveryShape) {
     }
   }
   set_winograd(WinogradMode::Auto);
+}
+
+Tensor bf16_tensor(const Tensor& x) {
+  Tensor y(x.shape(), Tensor::Type::Bf16);
+  to_bf16(x.data(), y.bf16_data(), size_t(x.numel()));
+  return y;
+}
+
+// A norm that feeds a bf16 product writes bf16: the fp32 norm's values, rounded once. The SiLU
+// runs per chunk there, the same oneDNN kernel: at most one rounding step apart.
+TEST(Bf16, NormsWriteTheFp32NormRounded) {
+  const std::vector<float> gamma = random_values(64, 8), beta = random_values(64, 9);
+  // 2 x 40 x 40 x 64: batches and several chunks of 64 KiB, with a partial last one.
+  const Tensor x = Tensor::from({2, 40, 40, 64}, random_values(2 * 40 * 40 * 64, 10, 3.0f));
+  auto expect_rounded = [](const std::string& what, const Tensor& got, const Tensor& fp32) {
+    ASSERT_EQ(got.type(), Tensor::Type::Bf16) << what;
+    ASSERT_EQ(got.shape(), fp32.shape()) << what;
+    const std::vector<float> values = got.to_vector();
+    for (int64_t i = 0; i < fp32.numel(); ++i) {
+      const float want = fp32.data()[i];
+      ASSERT_LE(std::abs(values[size_t(i)] - want), std::abs(want) * std::ldexp(1.0f, -8) + 1e-30f)
+          << what << ": element " << i << " is " << values[size_t(i)] << ", the fp32 norm " << want;
+    }
+  };
+  for (auto act : {ops::Activation::None, ops::Activation::SiLU})
+    expect_rounded(act == ops::Activation::SiLU ? "group norm + SiLU" : "group norm",
+                   ops::group_norm(x, 32, gamma, beta, 1e-5f, act, Tensor::Type::Bf16),
+                   ops::group_norm(x, 32, gamma, beta, 1e-5f, act));
+  const Tensor rows = x.reshape({2 * 40 * 40, 64});
+  expect_rounded("layer norm", ops::layer_norm(rows, gamma, beta, 1e-5f, Tensor::Type::Bf16),
+                 ops::layer_norm(rows, gamma, beta, 1e-5f));
+}
+
+// A bf16 tensor is the same operand as its values in fp32: taken as it is where bf16 is native,
+// widened where it is emulated or the product is fp32, read as it is by Winograd's transforms.
+TEST(Bf16, ProductsTakeBf16InputsAsTheirValues) {
+  const Tensor x = Tensor::from({2, 9, 11, 64}, rounded(random_values(2 * 9 * 11 * 64, 11)));
+  for (WinogradMode mode : {WinogradMode::Never, WinogradMode::Always}) {
+    set_winograd(mode);
+    const Conv2dKernel conv(random_values(72 * 64 * 9, 12, 0.1f), random_values(72, 13), 72, 64, 3, 1, {1, 1},
+                            Precision::Bf16);
+    EXPECT_EQ(conv.forward(bf16_tensor(x)).to_vector(), conv.forward(x).to_vector())
+        << (mode == WinogradMode::Always ? "Winograd" : "direct");
+  }
+  set_winograd(WinogradMode::Auto);
+  const std::vector<float> w = random_values(80 * 64, 14, 0.1f), b = random_values(80, 15);
+  for (Precision precision : {Precision::Bf16, Precision::Fp32}) {
+    const LinearKernel linear(w, b, 80, 64, LinearKernel::Activation::None, precision);
+    EXPECT_EQ(linear.forward(bf16_tensor(x)).to_vector(), linear.forward(x).to_vector()) << precision_name(precision);
+  }
 }
 
 // Whole tiny models in bf16 against diffusers' fp32 outputs. The bounds are the measured

@@ -82,7 +82,7 @@ Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
   }
   Tensor y({n, oh, ow, out_});
   Tensor scratch;
-  const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);
+  const Operand in = compute_operand(precision(), x, scratch);
   dnnl::memory src({{n, in_, h, w}, in.type, tag::nhwc}, dnnl_engine(), const_cast<void*>(in.data));
   dnnl::memory dst({{n, out_, oh, ow}, dt::f32, tag::nhwc}, dnnl_engine(), y.data());
   execute(plan.prim, {{DNNL_ARG_SRC, src},
@@ -90,6 +90,10 @@ Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
                       {DNNL_ARG_BIAS, plan.bias},
                       {DNNL_ARG_DST, dst}});
   return y;
+}
+
+Tensor::Type Conv2dKernel::input_type() const {
+  return precision() == Precision::Bf16 ? Tensor::Type::Bf16 : Tensor::Type::F32;
 }
 
 }  // namespace diffuse

@@ -73,7 +73,7 @@ Tensor LinearKernel::forward(const Tensor& x) const {
   const Plan& plan = plan_for(rows);
   auto& eng = dnnl_engine();
   Tensor scratch;
-  const Operand in = compute_operand(precision(), x.data(), size_t(x.numel()), scratch);
+  const Operand in = compute_operand(precision(), x, scratch);
   const dnnl::memory::desc src_md = plan.convolution ? rows_as_pixels(rows, in_, in.type)
                                                      : dnnl::memory::desc({rows, in_}, in.type, tag::ab);
   const dnnl::memory::desc dst_md = plan.convolution ? rows_as_pixels(rows, out_, dt::f32)
@@ -91,6 +91,10 @@ Tensor LinearKernel::forward(const Tensor& x) const {
                                              eng, const_cast<float*>(bias_.data())));
   execute(plan.prim, std::move(args));
   return y;
+}
+
+Tensor::Type LinearKernel::input_type() const {
+  return precision() == Precision::Bf16 ? Tensor::Type::Bf16 : Tensor::Type::F32;
 }
 
 }  // namespace diffuse

@@ -1,5 +1,6 @@
 #include "core/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,8 +8,10 @@
 #include <tuple>
 
 #include "core/dnnl_context.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/op_profile.h"
+#include "core/precision.h"
 
 namespace diffuse::ops {
 
@@ -21,30 +24,56 @@ static void require_same(const Tensor& a, const Tensor& b, const char* op) {
     throw Error(std::string(op) + ": shapes differ: " + shape_string(a.shape()) + " vs " + shape_string(b.shape()));
 }
 
+// y = x * scale + shift per channel over `rows` rows of `c` channels, then the activation, into
+// bf16: in chunks that stay in the core's cache, so x is read once and only bf16 written.
+static void normalize_to_bf16(const float* x, uint16_t* y, int64_t rows, int64_t c, const float* scale,
+                              const float* shift, Activation act) {
+  constexpr int64_t kChunkFloats = 1 << 14;  // 64 KiB: 16K to 64K measured alike here
+  const int64_t chunk_rows = std::max<int64_t>(1, kChunkFloats / c);
+#pragma omp parallel if (rows * c >= kParallelMin)
+  {
+    std::vector<float> chunk(size_t(chunk_rows * c));
+#pragma omp for
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+      const int64_t n = std::min(chunk_rows, rows - r0) * c;
+      float* values = chunk.data();
+      for (int64_t r = 0; r < n / c; ++r)
+#pragma omp simd
+        for (int64_t j = 0; j < c; ++j) values[r * c + j] = x[(r0 + r) * c + j] * scale[j] + shift[j];
+      if (act == Activation::SiLU) silu_(values, n);
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[r0 * c + i] = float_to_bf16(values[i]);
+    }
+  }
+}
+
 Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
-                  float eps, Activation act) {
+                  float eps, Activation act, Tensor::Type out) {
   const OpTimer timer(OpKind::Norm);
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
-  Tensor y = x.sole_owner() ? x : Tensor(x.shape());
+  const bool bf16 = out == Tensor::Type::Bf16;
+  Tensor y = bf16 ? Tensor(x.shape(), out) : x.sole_owner() ? x : Tensor(x.shape());
   const size_t channels = static_cast<size_t>(c);
   std::vector<double> sum(channels), sq(channels);
   std::vector<float> scale(channels), shift(channels);
   for (int64_t b = 0; b < n; ++b) {
     const float* xb = x.data() + b * hw * c;
-    float* yb = y.data() + b * hw * c;
-    // Per-channel sums first: the inner loop runs along contiguous NHWC channels and vectorises;
-    // double accumulators keep the statistics exact enough for parity with the reference.
+    // Per-channel sums first: the inner loop runs along contiguous NHWC channels and vectorises
+    // (told so: at -O2 GCC will not check at run time that the arrays do not overlap); double
+    // accumulators keep the statistics exact enough for parity with the reference.
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(sq.begin(), sq.end(), 0.0);
 #pragma omp parallel if (x.numel() >= kParallelMin)
     {
       std::vector<double> s(channels, 0.0), q(channels, 0.0);
+      double *sp = s.data(), *qp = q.data();
 #pragma omp for nowait
       for (int64_t p = 0; p < hw; ++p)
+#pragma omp simd
         for (int64_t j = 0; j < c; ++j) {
           const double v = xb[p * c + j];
-          s[size_t(j)] += v;
-          q[size_t(j)] += v * v;
+          sp[j] += v;
+          qp[j] += v * v;
         }
 #pragma omp critical
       for (int64_t j = 0; j < c; ++j) {
@@ -66,52 +95,77 @@ Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const s
         shift[size_t(j)] = float(beta[size_t(j)] - mean * inv * gamma[size_t(j)]);
       }
     }
+    if (bf16) {
+      normalize_to_bf16(xb, y.bf16_data() + b * hw * c, hw, c, scale.data(), shift.data(), act);
+      continue;
+    }
+    float* yb = y.data() + b * hw * c;
+    const float *scales = scale.data(), *shifts = shift.data();
 #pragma omp parallel for if (x.numel() >= kParallelMin)
     for (int64_t p = 0; p < hw; ++p)
-      for (int64_t j = 0; j < c; ++j) yb[p * c + j] = xb[p * c + j] * scale[size_t(j)] + shift[size_t(j)];
+#pragma omp simd
+      for (int64_t j = 0; j < c; ++j) yb[p * c + j] = xb[p * c + j] * scales[j] + shifts[j];
   }
-  if (act == Activation::SiLU) silu_(y);
+  // fp32: SiLU as a second pass, which measured no slower here than per chunk (it is the exp's
+  // arithmetic, not memory; docs/performance.md).
+  if (act == Activation::SiLU && !bf16) silu_(y);
   return y;
 }
 
-Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps) {
+Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps,
+                  Tensor::Type out) {
   const OpTimer timer(OpKind::Norm);
   const int64_t c = x.dim(-1), rows = x.numel() / c;
-  Tensor y(x.shape());
-#pragma omp parallel for if (x.numel() >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data() + r * c;
-    float* yr = y.data() + r * c;
-    double sum = 0.0, sq = 0.0;
-    for (int64_t j = 0; j < c; ++j) sum += xr[j];
-    const double mean = sum / double(c);
-    for (int64_t j = 0; j < c; ++j) sq += (xr[j] - mean) * (xr[j] - mean);
-    const float inv = float(1.0 / std::sqrt(sq / double(c) + eps)), m = float(mean);
-    for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - m) * inv * gamma[size_t(j)] + beta[size_t(j)];
+  Tensor y(x.shape(), out);
+#pragma omp parallel if (x.numel() >= kParallelMin)
+  {
+    std::vector<float> row(static_cast<size_t>(c));  // a bf16 output's row before rounding
+#pragma omp for
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * c;
+      float* yr = out == Tensor::Type::F32 ? y.data() + r * c : row.data();
+      double sum = 0.0, sq = 0.0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < c; ++j) sum += xr[j];
+      const double mean = sum / double(c);
+#pragma omp simd reduction(+ : sq)
+      for (int64_t j = 0; j < c; ++j) sq += (xr[j] - mean) * (xr[j] - mean);
+      const float inv = float(1.0 / std::sqrt(sq / double(c) + eps)), m = float(mean);
+      const float *g = gamma.data(), *bias = beta.data();
+#pragma omp simd
+      for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - m) * inv * g[j] + bias[j];
+      if (out == Tensor::Type::Bf16) {  // inline: to_bf16's parallel region per row would cost more than the row
+        uint16_t* y16 = y.bf16_data() + r * c;
+#pragma omp simd
+        for (int64_t j = 0; j < c; ++j) y16[j] = float_to_bf16(yr[j]);
+      }
+    }
   }
   return y;
 }
 
 // Activations through oneDNN's eltwise kernels: vectorised exp/erf, where a scalar libm loop was
 // seconds per VAE decode. The tensor is treated as one flat vector.
-static void eltwise_(Tensor& x, dnnl::algorithm algorithm, float alpha) {
+static void eltwise_(float* x, int64_t n, dnnl::algorithm algorithm, float alpha) {
   const OpTimer timer(OpKind::Elementwise);
   thread_local std::map<std::tuple<int64_t, dnnl::algorithm, float>, dnnl::eltwise_forward> cache;
-  const dnnl::memory::desc md({x.numel()}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
-  const auto key = std::make_tuple(x.numel(), algorithm, alpha);
+  const dnnl::memory::desc md({n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+  const auto key = std::make_tuple(n, algorithm, alpha);
   auto it = cache.find(key);
   if (it == cache.end())
     it = cache.emplace(key, dnnl::eltwise_forward({{dnnl::prop_kind::forward_inference, algorithm, md, alpha, 0.0f},
                                                    caller_scratchpad(), dnnl_engine()}))
              .first;
-  dnnl::memory data(md, dnnl_engine(), x.data());
+  dnnl::memory data(md, dnnl_engine(), x);
   execute(it->second, {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
 }
 
-void silu_(Tensor& x) { eltwise_(x, dnnl::algorithm::eltwise_swish, 1.0f); }
-void gelu_(Tensor& x) { eltwise_(x, dnnl::algorithm::eltwise_gelu_erf, 0.0f); }
-void quick_gelu_(Tensor& x) { eltwise_(x, dnnl::algorithm::eltwise_swish, 1.702f); }  // x * sigmoid(1.702 x)
-void scale_(Tensor& x, float s) { eltwise_(x, dnnl::algorithm::eltwise_linear, s); }
+void silu_(float* x, int64_t n) { eltwise_(x, n, dnnl::algorithm::eltwise_swish, 1.0f); }
+void silu_(Tensor& x) { silu_(x.data(), x.numel()); }
+void gelu_(Tensor& x) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_gelu_erf, 0.0f); }
+// x * sigmoid(1.702 x)
+void quick_gelu_(Tensor& x) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_swish, 1.702f); }
+void scale_(Tensor& x, float s) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_linear, s); }
 
 void add_(Tensor& x, const Tensor& y) {
   const OpTimer timer(OpKind::Elementwise);
@@ -119,7 +173,7 @@ void add_(Tensor& x, const Tensor& y) {
   float* p = x.data();
   const float* q = y.data();
   const int64_t n = x.numel();
-#pragma omp parallel for if (x.numel() >= kParallelMin)
+#pragma omp parallel for simd if (x.numel() >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) p[i] += q[i];
 }
 
@@ -129,7 +183,7 @@ void mul_(Tensor& x, const Tensor& y) {
   float* p = x.data();
   const float* q = y.data();
   const int64_t n = x.numel();
-#pragma omp parallel for if (n >= kParallelMin)
+#pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) p[i] *= q[i];
 }
 
@@ -138,10 +192,13 @@ void add_channels_(Tensor& x, const Tensor& per_nc) {
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c);
   if (per_nc.numel() != n * c)
     throw Error("add_channels: " + shape_string(per_nc.shape()) + " does not match " + shape_string(x.shape()));
+  float* values = x.data();
+  const float* add = per_nc.data();
 #pragma omp parallel for collapse(2) if (x.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t p = 0; p < hw; ++p)
-      for (int64_t j = 0; j < c; ++j) x.data()[(b * hw + p) * c + j] += per_nc.data()[b * c + j];
+#pragma omp simd
+      for (int64_t j = 0; j < c; ++j) values[(b * hw + p) * c + j] += add[b * c + j];
 }
 
 Tensor nchw_to_nhwc(const Tensor& x) {

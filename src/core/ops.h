@@ -10,13 +10,16 @@ namespace diffuse::ops {
 enum class Activation { None, SiLU };
 
 // GroupNorm over NHWC [N,H,W,C]; statistics in double for parity with the reference.
-// Writes in place when x is handed over (std::move) and nothing else holds its storage.
+// Writes in place when x is handed over (std::move), nothing else holds its storage and `out`
+// is fp32. In bf16 (for a bf16 product to read) the activation is applied before rounding.
 Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
-                  float eps, Activation act = Activation::None);
+                  float eps, Activation act = Activation::None, Tensor::Type out = Tensor::Type::F32);
 // LayerNorm over the last dimension.
-Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps);
+Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::vector<float>& beta, float eps,
+                  Tensor::Type out = Tensor::Type::F32);
 
 void silu_(Tensor& x);
+void silu_(float* x, int64_t n);
 void gelu_(Tensor& x);        // exact erf form
 void quick_gelu_(Tensor& x);  // x * sigmoid(1.702 x), CLIP ViT-L
 

@@ -36,6 +36,9 @@ struct Operand {
   dnnl::memory::data_type type;
 };
 Operand compute_operand(Precision precision, const float* values, size_t n, Tensor& scratch);
+// The same for a tensor, which a norm may have written in bf16 already (then taken as it is where
+// the kernels read bf16, widened into `scratch` where they read fp32).
+Operand compute_operand(Precision precision, const Tensor& x, Tensor& scratch);
 // The data type oneDNN's primitives take for matrix operands in `precision` on this CPU.
 dnnl::memory::data_type operand_type(Precision precision);
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/buffer_pool.h"
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace diffuse {
@@ -20,10 +21,9 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
+Tensor::Tensor(Shape shape, Type type) : shape_(std::move(shape)), type_(type) {
   // 64-byte alignment keeps vector loads and oneDNN happy.
-  const size_t bytes = (size_t(std::max<int64_t>(numel(), 1)) * sizeof(float) + 63) / 64 * 64;
-  storage_ = BufferPool::acquire(bytes);
+  storage_ = BufferPool::acquire((std::max<size_t>(bytes(), 1) + 63) / 64 * 64);
   if (!storage_) throw Error("out of memory allocating a tensor of shape " + shape_string(shape_));
 }
 
@@ -50,9 +50,16 @@ Tensor Tensor::reshape(Shape shape) const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_);
-  std::memcpy(t.data(), data(), size_t(numel()) * sizeof(float));
+  Tensor t(shape_, type_);
+  std::memcpy(t.data(), data(), bytes());
   return t;
+}
+
+std::vector<float> Tensor::to_vector() const {
+  if (type_ == Type::F32) return {data(), data() + numel()};
+  std::vector<float> values(static_cast<size_t>(numel()));
+  for (size_t i = 0; i < values.size(); ++i) values[i] = bf16_to_float(bf16_data()[i]);
+  return values;
 }
 
 }  // namespace diffuse

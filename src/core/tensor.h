@@ -11,17 +11,26 @@ using Shape = std::vector<int64_t>;
 std::string shape_string(const Shape& shape);  // "[2,4,8,8]"
 int64_t shape_numel(const Shape& shape);
 
-// A dense fp32 tensor, row-major; images are NCHW, token sequences [batch, tokens, features].
+// A dense tensor, row-major; images are NCHW, token sequences [batch, tokens, features].
 // Copies share storage (like torch): reshape() is free, clone() copies.
+//
+// Activations are fp32. A norm whose only readers are bf16 matrix products writes bf16 instead
+// (layers.h): the products take it as their operand with no conversion pass. Only the
+// convolutions and linear layers accept such a tensor; data() is for fp32 ones.
 class Tensor {
  public:
+  enum class Type : uint8_t { F32, Bf16 };
+
   Tensor() = default;
-  explicit Tensor(Shape shape);  // uninitialised
+  explicit Tensor(Shape shape, Type type = Type::F32);  // uninitialised
   static Tensor zeros(Shape shape);
   static Tensor from(Shape shape, const std::vector<float>& values);
 
+  Type type() const { return type_; }
   float* data() { return storage_.get(); }
   const float* data() const { return storage_.get(); }
+  uint16_t* bf16_data() { return reinterpret_cast<uint16_t*>(storage_.get()); }
+  const uint16_t* bf16_data() const { return reinterpret_cast<const uint16_t*>(storage_.get()); }
   const Shape& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_[size_t(i < 0 ? i + int(shape_.size()) : i)]; }
   int rank() const { return int(shape_.size()); }
@@ -32,11 +41,14 @@ class Tensor {
 
   Tensor reshape(Shape shape) const;
   Tensor clone() const;
-  std::vector<float> to_vector() const { return {data(), data() + numel()}; }
+  std::vector<float> to_vector() const;  // bf16 widened
 
  private:
+  size_t bytes() const { return size_t(numel()) * (type_ == Type::Bf16 ? 2 : 4); }
+
   std::shared_ptr<float[]> storage_;
   Shape shape_;
+  Type type_ = Type::F32;
 };
 
 }  // namespace diffuse

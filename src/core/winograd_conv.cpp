@@ -29,6 +29,16 @@ v8 load(const float* p) {
 
 void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
+// Eight channels of x from element `index`, widened where x is bf16.
+v8 load(const Tensor& x, int64_t index) {
+  if (x.type() == Tensor::Type::F32) return load(x.data() + index);
+  using u16x8 = uint16_t __attribute__((vector_size(16)));
+  using u32x8 = uint32_t __attribute__((vector_size(32)));
+  u16x8 bits;
+  std::memcpy(&bits, x.bf16_data() + index, sizeof bits);
+  return std::bit_cast<v8>(__builtin_convertvector(bits, u32x8) << 16);
+}
+
 // float_to_bf16 (dtype.h) on eight values, kept as floats: the inputs of a bf16 convolution.
 v8 bf16_rounded(v8 x) {
   using u8 = uint32_t __attribute__((vector_size(32)));
@@ -80,22 +90,23 @@ constexpr int64_t kFilterBytes = int64_t(64) << 20;
 struct Geometry {
   int64_t n, h, w, c_in, c_out, out_h, tiles_x, tiles_per_image;
   int top;
-  bool bf16_inputs;  // rounded to bf16 on the way in
+  bool round_inputs;  // fp32 inputs of a bf16 convolution: rounded to bf16 on the way in
 };
 
 // Block `g`'s 6x6 inputs (zero outside the image), transformed, into v[alpha * stride + c].
 void transform_block(const Tensor& x, const Geometry& s, int64_t g, float* v, int64_t stride) {
   const int64_t b = g / s.tiles_per_image, tile = g % s.tiles_per_image;
   const int64_t y0 = tile / s.tiles_x * kTile - s.top, x0 = tile % s.tiles_x * kTile - 1;
-  std::array<const float*, 36> source{};  // null where the input is padding
+  std::array<int64_t, 36> source;  // the pixels' first elements, -1 where the input is padding
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 6; ++j)
-      if (y0 + i >= 0 && y0 + i < s.h && x0 + j >= 0 && x0 + j < s.w)
-        source[size_t(i * 6 + j)] = x.data() + ((b * s.h + y0 + i) * s.w + x0 + j) * s.c_in;
+      source[size_t(i * 6 + j)] = y0 + i >= 0 && y0 + i < s.h && x0 + j >= 0 && x0 + j < s.w
+                                      ? ((b * s.h + y0 + i) * s.w + x0 + j) * s.c_in
+                                      : -1;
   for (int64_t c = 0; c < s.c_in; c += kLanes) {
     v8 d[36], t[36];
-    for (int k = 0; k < 36; ++k) d[k] = source[size_t(k)] ? load(source[size_t(k)] + c) : v8{};
-    if (s.bf16_inputs)
+    for (int k = 0; k < 36; ++k) d[k] = source[size_t(k)] >= 0 ? load(x, source[size_t(k)] + c) : v8{};
+    if (s.round_inputs)
       for (v8& value : d) value = bf16_rounded(value);
     for (int j = 0; j < 6; ++j) input_line(d[j], d[6 + j], d[12 + j], d[18 + j], d[24 + j], d[30 + j], t + j, 6);
     for (int i = 0; i < 6; ++i) {
@@ -167,7 +178,7 @@ Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precisio
                    .tiles_x = tiles_x,
                    .tiles_per_image = (out_h + kTile - 1) / kTile * tiles_x,
                    .top = top,
-                   .bf16_inputs = precision == Precision::Bf16};
+                   .round_inputs = precision == Precision::Bf16 && x.type() == Tensor::Type::F32};
   if (s.c_in % kLanes || s.c_out % kLanes || s.out_h < 1)
     throw Error("winograd_conv3x3: unsupported shape " + shape_string(x.shape()) + " -> " + std::to_string(s.c_out) +
                 " channels");

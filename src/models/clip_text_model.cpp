@@ -37,6 +37,8 @@ ClipTextModel::ClipTextModel(const Weights& w, const ClipTextConfig& config) : c
                        Linear::load(l.sub("self_attn.v_proj"), c, c), Linear::load(l.sub("self_attn.out_proj"), c, c),
                        Linear::load(l.sub("mlp.fc1"), c, config.intermediate),
                        Linear::load(l.sub("mlp.fc2"), config.intermediate, c)});
+    layers_.back().layer_norm1.feeds(layers_.back().q_proj);  // and k_proj, v_proj
+    layers_.back().layer_norm2.feeds(layers_.back().fc1);
   }
   final_layer_norm_ = LayerNorm::load(tm.sub("final_layer_norm"), c);
   if (config.projection_dim > 0) text_projection_ = Linear::load(w.sub("text_projection"), c, config.projection_dim, false);

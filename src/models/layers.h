@@ -30,22 +30,30 @@ struct Conv2d {
   Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
 };
 
+// A norm whose output only the given layer reads (or layers of its precision) writes what that
+// layer reads: bf16 in bf16, which saves the product's conversion pass and half the activation's
+// memory.
 struct GroupNorm {
   std::vector<float> gamma, beta;
   int groups = 32;
   float eps = 1e-5f;
+  Tensor::Type output = Tensor::Type::F32;
   static GroupNorm load(const Weights& w, int channels, int groups = 32, float eps = 1e-5f);
-  // Normalises in place when given its input by std::move.
+  void feeds(const Conv2d& reader) { output = reader.kernel.input_type(); }
+  void feeds(const Linear& reader) { output = reader.kernel.input_type(); }
+  // Normalises in place when given its input by std::move (fp32 output).
   Tensor operator()(Tensor x, ops::Activation act = ops::Activation::None) const {
-    return ops::group_norm(std::move(x), groups, gamma, beta, eps, act);
+    return ops::group_norm(std::move(x), groups, gamma, beta, eps, act, output);
   }
 };
 
 struct LayerNorm {
   std::vector<float> gamma, beta;
   float eps = 1e-5f;
+  Tensor::Type output = Tensor::Type::F32;
   static LayerNorm load(const Weights& w, int channels, float eps = 1e-5f);
-  Tensor operator()(const Tensor& x) const { return ops::layer_norm(x, gamma, beta, eps); }
+  void feeds(const Linear& reader) { output = reader.kernel.input_type(); }
+  Tensor operator()(const Tensor& x) const { return ops::layer_norm(x, gamma, beta, eps, output); }
 };
 
 }  // namespace diffuse

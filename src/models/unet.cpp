@@ -124,6 +124,7 @@ UNet::UNet(const Weights& w, const UNetConfig& c) : config_(c) {
   }
   out_norm = GroupNorm::load(w.sub("out.0"), ch);
   out_conv = Conv2d::load(w.sub("out.2"), ch, c.out_channels, 3);
+  out_norm.feeds(out_conv);
 }
 
 Tensor UNet::time_embedding(const std::vector<float>& t, const AddedConditions* added) const {

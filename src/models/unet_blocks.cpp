@@ -10,6 +10,8 @@ ResBlock ResBlock::load(const Weights& w, int in, int out, int emb_dim) {
              Linear::load(w.sub("emb_layers.1"), emb_dim, out),
              std::nullopt};
   if (in != out) b.skip_connection = Conv2d::load(w.sub("skip_connection"), in, out, 1);
+  b.in_norm.feeds(b.in_conv);
+  b.out_norm.feeds(b.out_conv);
   return b;
 }
 
@@ -23,21 +25,25 @@ Tensor ResBlock::operator()(const Tensor& x, const Tensor& emb_silu) const {
 
 TransformerBlock TransformerBlock::load(const Weights& w, int c, int context_dim, int heads) {
   const int ff = 4 * c;
-  return {LayerNorm::load(w.sub("norm1"), c),
-          LayerNorm::load(w.sub("norm2"), c),
-          LayerNorm::load(w.sub("norm3"), c),
-          Linear::load(w.sub("attn1.to_q"), c, c, false),
-          Linear::load(w.sub("attn1.to_k"), c, c, false),
-          Linear::load(w.sub("attn1.to_v"), c, c, false),
-          Linear::load(w.sub("attn1.to_out.0"), c, c),
-          Linear::load(w.sub("attn2.to_q"), c, c, false),
-          Linear::load(w.sub("attn2.to_k"), context_dim, c, false),
-          Linear::load(w.sub("attn2.to_v"), context_dim, c, false),
-          Linear::load(w.sub("attn2.to_out.0"), c, c),
-          Linear::load_rows(w.sub("ff.net.0.proj"), c, 0, ff),
-          Linear::load_rows(w.sub("ff.net.0.proj"), c, ff, ff, LinearKernel::Activation::GeluErf),
-          Linear::load(w.sub("ff.net.2"), ff, c),
-          heads};
+  TransformerBlock b{LayerNorm::load(w.sub("norm1"), c),
+                     LayerNorm::load(w.sub("norm2"), c),
+                     LayerNorm::load(w.sub("norm3"), c),
+                     Linear::load(w.sub("attn1.to_q"), c, c, false),
+                     Linear::load(w.sub("attn1.to_k"), c, c, false),
+                     Linear::load(w.sub("attn1.to_v"), c, c, false),
+                     Linear::load(w.sub("attn1.to_out.0"), c, c),
+                     Linear::load(w.sub("attn2.to_q"), c, c, false),
+                     Linear::load(w.sub("attn2.to_k"), context_dim, c, false),
+                     Linear::load(w.sub("attn2.to_v"), context_dim, c, false),
+                     Linear::load(w.sub("attn2.to_out.0"), c, c),
+                     Linear::load_rows(w.sub("ff.net.0.proj"), c, 0, ff),
+                     Linear::load_rows(w.sub("ff.net.0.proj"), c, ff, ff, LinearKernel::Activation::GeluErf),
+                     Linear::load(w.sub("ff.net.2"), ff, c),
+                     heads};
+  b.norm1.feeds(b.attn1_q);  // and attn1_k, attn1_v
+  b.norm2.feeds(b.attn2_q);
+  b.norm3.feeds(b.ff_value);  // and ff_gate
+  return b;
 }
 
 Tensor TransformerBlock::operator()(const Tensor& x, const Tensor& context) const {
@@ -63,6 +69,7 @@ SpatialTransformer SpatialTransformer::load(const Weights& w, int c, int context
   // Transformer2DModel's GroupNorm uses eps 1e-6, unlike the ResBlocks' 1e-5.
   SpatialTransformer t{GroupNorm::load(w.sub("norm"), c, 32, 1e-6f), Linear::load(w.sub("proj_in"), c, c),
                        Linear::load(w.sub("proj_out"), c, c), {}};
+  t.norm.feeds(t.proj_in);
   for (int d = 0; d < depth; ++d)
     t.transformer_blocks.push_back(
         TransformerBlock::load(w.sub("transformer_blocks." + std::to_string(d)), c, context_dim, heads));

@@ -31,6 +31,8 @@ Vae::ResnetBlock Vae::ResnetBlock::load(const Weights& w, int in, int out) {
   ResnetBlock b{GroupNorm::load(w.sub("norm1"), in, kGroups, kEps), GroupNorm::load(w.sub("norm2"), out, kGroups, kEps),
                 Conv2d::load(w.sub("conv1"), in, out, 3), Conv2d::load(w.sub("conv2"), out, out, 3), std::nullopt};
   if (in != out) b.nin_shortcut = Conv2d::load(w.sub("nin_shortcut"), in, out, 1);
+  b.norm1.feeds(b.conv1);
+  b.norm2.feeds(b.conv2);
   return b;
 }
 
@@ -47,8 +49,10 @@ Tensor Vae::ResnetBlock::operator()(Tensor x) const {
 }
 
 Vae::AttnBlock Vae::AttnBlock::load(const Weights& w, int c) {
-  return {GroupNorm::load(w.sub("norm"), c, kGroups, kEps), Linear::load(w.sub("q"), c, c),
-          Linear::load(w.sub("k"), c, c), Linear::load(w.sub("v"), c, c), Linear::load(w.sub("proj_out"), c, c)};
+  AttnBlock b{GroupNorm::load(w.sub("norm"), c, kGroups, kEps), Linear::load(w.sub("q"), c, c),
+              Linear::load(w.sub("k"), c, c), Linear::load(w.sub("v"), c, c), Linear::load(w.sub("proj_out"), c, c)};
+  b.norm.feeds(b.q);  // and k, v
+  return b;
 }
 
 Tensor Vae::AttnBlock::operator()(const Tensor& x) const {
@@ -69,6 +73,7 @@ Vae::Encoder Vae::load_encoder(const Weights& w, const VaeConfig& config) {
   Encoder e{Conv2d::load(w.sub("conv_in"), config.image_channels, ch.front(), 3), {},
             Mid::load(w.sub("mid"), ch.back()), GroupNorm::load(w.sub("norm_out"), ch.back(), kGroups, kEps),
             Conv2d::load(w.sub("conv_out"), ch.back(), 2 * config.latent_channels, 3)};
+  e.norm_out.feeds(e.conv_out);
   int in = ch.front();
   for (size_t i = 0; i < ch.size(); ++i) {
     const Weights level = w.sub("down." + std::to_string(i));
@@ -91,6 +96,7 @@ Vae::Decoder Vae::load_decoder(const Weights& w, const VaeConfig& config) {
   Decoder d{Conv2d::load(w.sub("conv_in"), config.latent_channels, ch.back(), 3), Mid::load(w.sub("mid"), ch.back()),
             std::vector<Up>(ch.size()), GroupNorm::load(w.sub("norm_out"), ch.front(), kGroups, kEps),
             Conv2d::load(w.sub("conv_out"), ch.front(), config.image_channels, 3)};
+  d.norm_out.feeds(d.conv_out);
   // Loaded in the order the pass runs, from the deepest level up, so each block knows its input.
   int in = ch.back();
   for (size_t i = ch.size(); i-- > 0;) {
