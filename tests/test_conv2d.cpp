@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/conv2d.h"
+#include "core/error.h"
 #include "golden.h"
 
 namespace diffuse {
@@ -114,7 +115,8 @@ void expect_bands_match_the_whole(int in, int out, int64_t height, int64_t width
   const int64_t third = height / 3;
   for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, third}, {third, 2 * third}, {2 * third, height}}) {
     const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min<int64_t>(height, r1 + 1);
-    const Tensor band = conv.forward(rows_of(x, u0, u1), {int(r0 == 0), int(r1 == height)});
+    Tensor band({2, r1 - r0, width, out});
+    conv.forward(rows_of(x, u0, u1), {int(r0 == 0), int(r1 == height)}, band);
     const Tensor expected = rows_of(whole, r0, r1);
     EXPECT_TRUE(testing::close_to(shape_string(shape) + " rows " + std::to_string(r0) + ".." + std::to_string(r1),
                                   band.to_vector(), {expected.shape(), expected.to_vector()}, tolerance));
@@ -126,6 +128,36 @@ void expect_bands_match_the_whole(int in, int out, int64_t height, int64_t width
 TEST_P(Conv2dAlgorithm, HaloRowsReplacePadding) { expect_bands_match_the_whole(8, 16, 30, 7, winograd() ? 1e-5 : 1e-6); }
 TEST_P(Conv2dAlgorithm, HaloRowsReplacePaddingOnLargeImages) {
   expect_bands_match_the_whole(64, 64, 195, 256, winograd() ? 1e-5 : 1e-6);
+}
+
+// As the VAE's upsampling writes its bands: each straight into its rows of one output.
+TEST_P(Conv2dAlgorithm, BandsWriteIntoTheirRowsOfOneOutput) {
+  const int in = 16, out = 24;
+  const int64_t height = 30, width = 9;
+  const Conv2dKernel conv(normal_values(size_t(out) * in * 9, 12), normal_values(out, 13), out, in, 3, 1, {1, 1});
+  const Tensor x = Tensor::from({1, height, width, in}, normal_values(size_t(height * width * in), 14));
+  Tensor y({1, height, width, out});
+  for (int64_t r0 = 0; r0 < height; r0 += 8) {
+    const int64_t r1 = std::min<int64_t>(height, r0 + 8);
+    const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min<int64_t>(height, r1 + 1);
+    Tensor rows = y.view(r0 * width * out, {1, r1 - r0, width, out});
+    conv.forward(rows_of(x, u0, u1), {int(r0 == 0), int(r1 == height)}, rows);
+  }
+  const Tensor whole = conv.forward(x);
+  EXPECT_TRUE(testing::close_to("bands in one output", y.to_vector(), {whole.shape(), whole.to_vector()},
+                                winograd() ? 1e-5 : 1e-6));
+}
+
+TEST_P(Conv2dAlgorithm, AnOutputOfTheWrongShapeIsNamed) {
+  const Conv2dKernel conv(normal_values(8 * 8 * 9, 15), normal_values(8, 16), 8, 8, 3, 1, {1, 1});
+  const Tensor x = Tensor::from({1, 6, 5, 8}, normal_values(6 * 5 * 8, 17));
+  Tensor y({1, 6, 4, 8});
+  try {
+    conv.forward(x, {1, 1}, y);
+    FAIL() << "a convolution wrote into an output of the wrong shape";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[1,6,4,8] is not [1,6,5,8]"), std::string::npos) << e.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(, Conv2dAlgorithm, ::testing::Values(WinogradMode::Never, WinogradMode::Always),

@@ -65,22 +65,33 @@ const Conv2dKernel::Plan& Conv2dKernel::plan_for(int64_t n, int64_t h, int64_t w
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
-Tensor Conv2dKernel::forward(const Tensor& x) const { return forward(x, padding_); }
-
-Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
+void Conv2dKernel::check_input(const Tensor& x) const {
   if (x.rank() != 4 || x.dim(3) != in_)
     throw Error("conv2d expects NHWC input with " + std::to_string(in_) + " channels, got " + shape_string(x.shape()));
+}
+
+Tensor Conv2dKernel::forward(const Tensor& x) const {
+  check_input(x);
+  Tensor y({x.dim(0), out_size(x.dim(1), padding_), out_size(x.dim(2), padding_), out_});
+  forward(x, padding_, y);
+  return y;
+}
+
+void Conv2dKernel::forward(const Tensor& x, Padding rows, Tensor& y) const {
+  check_input(x);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
   const int64_t oh = out_size(h, rows), ow = out_size(w, padding_);
+  if (y.shape() != Shape{n, oh, ow, out_})
+    throw Error("conv2d output " + shape_string(y.shape()) + " is not " + shape_string({n, oh, ow, out_}));
   const Plan& plan = plan_for(n, h, w, rows);
   const OpTimer timer(plan.winograd ? OpKind::Winograd : OpKind::Conv,
                       double(n * oh * ow) * out_ * in_ * kernel_ * kernel_);
   if (plan.winograd) {
     const dnnl::memory taps = weights_.get(plan.weights_layout);
-    return winograd_conv3x3(x, rows.before, rows.after, precision(), static_cast<const float*>(taps.get_data_handle()),
-                            out_, bias_.data());
+    winograd_conv3x3(x, rows.before, rows.after, precision(), static_cast<const float*>(taps.get_data_handle()), out_,
+                     bias_.data(), y);
+    return;
   }
-  Tensor y({n, oh, ow, out_});
   Tensor scratch;
   const Operand in = compute_operand(precision(), x, scratch);
   dnnl::memory src({{n, in_, h, w}, in.type, tag::nhwc}, dnnl_engine(), const_cast<void*>(in.data));
@@ -89,7 +100,6 @@ Tensor Conv2dKernel::forward(const Tensor& x, Padding rows) const {
                       {DNNL_ARG_WEIGHTS, weights_.get(plan.weights_layout)},
                       {DNNL_ARG_BIAS, plan.bias},
                       {DNNL_ARG_DST, dst}});
-  return y;
 }
 
 Tensor::Type Conv2dKernel::input_type() const {

@@ -36,8 +36,9 @@ class Conv2dKernel {
 
   Tensor forward(const Tensor& x_nhwc) const;  // [N,H,W,in] -> [N,H',W',out]
   // With `rows` in place of the padding above and below: x is a band of rows of a taller image,
-  // unpadded where the band has real neighbours (the halo rows are then part of x).
-  Tensor forward(const Tensor& x_nhwc, Padding rows) const;
+  // unpadded where the band has real neighbours (the halo rows are then part of x); into y, which
+  // may be a view of a larger output (Tensor::view).
+  void forward(const Tensor& x_nhwc, Padding rows, Tensor& y) const;
   int out_channels() const { return out_; }
   int in_channels() const { return in_; }
   Precision precision() const { return weights_.precision(); }
@@ -53,6 +54,7 @@ class Conv2dKernel {
     bool winograd = false;  // as winograd_conv3x3, weights as fp32 hwio taps
   };
   const Plan& plan_for(int64_t n, int64_t h, int64_t w, Padding rows) const;
+  void check_input(const Tensor& x) const;
   int64_t out_size(int64_t in, Padding p) const { return (in + p.before + p.after - kernel_) / stride_ + 1; }
 
   PackedWeights weights_;

@@ -25,24 +25,28 @@ static void require_same(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 // y = x * scale + shift per channel over `rows` rows of `c` channels, then the activation, into
-// bf16: in chunks that stay in the core's cache, so x is read once and only bf16 written.
-static void normalize_to_bf16(const float* x, uint16_t* y, int64_t rows, int64_t c, const float* scale,
-                              const float* shift, Activation act) {
+// y's fp32 or bf16 elements from `first`: in chunks that stay in the core's cache, so that x is
+// read once and y written once.
+static void normalize(const float* x, Tensor& y, int64_t first, int64_t rows, int64_t c, const float* scale,
+                      const float* shift, Activation act) {
   constexpr int64_t kChunkFloats = 1 << 14;  // 64 KiB: 16K to 64K measured alike here
   const int64_t chunk_rows = std::max<int64_t>(1, kChunkFloats / c);
+  const bool bf16 = y.type() == Tensor::Type::Bf16;
 #pragma omp parallel if (rows * c >= kParallelMin)
   {
-    std::vector<float> chunk(size_t(chunk_rows * c));
+    std::vector<float> chunk(bf16 ? size_t(chunk_rows * c) : 0);  // bf16's values before rounding
 #pragma omp for
     for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const int64_t n = std::min(chunk_rows, rows - r0) * c;
-      float* values = chunk.data();
+      float* values = bf16 ? chunk.data() : y.data() + first + r0 * c;
       for (int64_t r = 0; r < n / c; ++r)
 #pragma omp simd
         for (int64_t j = 0; j < c; ++j) values[r * c + j] = x[(r0 + r) * c + j] * scale[j] + shift[j];
       if (act == Activation::SiLU) silu_(values, n);
+      if (!bf16) continue;
+      uint16_t* out = y.bf16_data() + first + r0 * c;
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[r0 * c + i] = float_to_bf16(values[i]);
+      for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(values[i]);
     }
   }
 }
@@ -51,8 +55,7 @@ Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const s
                   float eps, Activation act, Tensor::Type out) {
   const OpTimer timer(OpKind::Norm);
   const int64_t n = x.dim(0), c = x.dim(-1), hw = x.numel() / (n * c), cg = c / groups;
-  const bool bf16 = out == Tensor::Type::Bf16;
-  Tensor y = bf16 ? Tensor(x.shape(), out) : x.sole_owner() ? x : Tensor(x.shape());
+  Tensor y = out == Tensor::Type::Bf16 ? Tensor(x.shape(), out) : x.sole_owner() ? x : Tensor(x.shape());
   const size_t channels = static_cast<size_t>(c);
   std::vector<double> sum(channels), sq(channels);
   std::vector<float> scale(channels), shift(channels);
@@ -95,20 +98,8 @@ Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const s
         shift[size_t(j)] = float(beta[size_t(j)] - mean * inv * gamma[size_t(j)]);
       }
     }
-    if (bf16) {
-      normalize_to_bf16(xb, y.bf16_data() + b * hw * c, hw, c, scale.data(), shift.data(), act);
-      continue;
-    }
-    float* yb = y.data() + b * hw * c;
-    const float *scales = scale.data(), *shifts = shift.data();
-#pragma omp parallel for if (x.numel() >= kParallelMin)
-    for (int64_t p = 0; p < hw; ++p)
-#pragma omp simd
-      for (int64_t j = 0; j < c; ++j) yb[p * c + j] = xb[p * c + j] * scales[j] + shifts[j];
+    normalize(xb, y, b * hw * c, hw, c, scale.data(), shift.data(), act);
   }
-  // fp32: SiLU as a second pass, which measured no slower here than per chunk (it is the exp's
-  // arithmetic, not memory; docs/performance.md).
-  if (act == Activation::SiLU && !bf16) silu_(y);
   return y;
 }
 

@@ -11,7 +11,8 @@ enum class Activation { None, SiLU };
 
 // GroupNorm over NHWC [N,H,W,C]; statistics in double for parity with the reference.
 // Writes in place when x is handed over (std::move), nothing else holds its storage and `out`
-// is fp32. In bf16 (for a bf16 product to read) the activation is applied before rounding.
+// is fp32. The activation is applied per chunk while it is in cache; in bf16 (for a bf16
+// product to read) before rounding.
 Tensor group_norm(Tensor x, int groups, const std::vector<float>& gamma, const std::vector<float>& beta,
                   float eps, Activation act = Activation::None, Tensor::Type out = Tensor::Type::F32);
 // LayerNorm over the last dimension.

@@ -49,6 +49,19 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::view(int64_t offset, Shape shape) const {
+  if (offset < 0 || offset + shape_numel(shape) > numel())
+    throw Error("cannot view " + shape_string(shape) + " at element " + std::to_string(offset) + " of " +
+                shape_string(shape_));
+  Tensor t;
+  t.type_ = type_;
+  const int64_t floats = type_ == Type::Bf16 ? offset / 2 : offset;
+  if (type_ == Type::Bf16 && offset % 2) throw Error("a bf16 view must start at an even element");
+  t.storage_ = std::shared_ptr<float[]>(storage_, storage_.get() + floats);
+  t.shape_ = std::move(shape);
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(shape_, type_);
   std::memcpy(t.data(), data(), bytes());

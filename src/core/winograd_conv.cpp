@@ -166,8 +166,8 @@ void transform_filter(const float* hwio, int64_t c_in, int64_t c_out, Channels c
 
 }  // namespace
 
-Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precision, const float* taps,
-                        int64_t out_channels, const float* bias) {
+void winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precision, const float* taps,
+                      int64_t out_channels, const float* bias, Tensor& y) {
   const int64_t out_h = x.dim(1) + top + bottom - 2, tiles_x = (x.dim(2) + kTile - 1) / kTile;
   const Geometry s{.n = x.dim(0),
                    .h = x.dim(1),
@@ -196,7 +196,6 @@ Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precisio
   const int64_t per_thread = (blocks + threads * kBlocksPerMatmul - 1) / (threads * kBlocksPerMatmul);
   const int64_t block = (blocks + threads * per_thread - 1) / (threads * per_thread);
   const int64_t groups = (blocks + block - 1) / block;  // fewer than threads * per_thread on tiny images
-  Tensor y({s.n, s.out_h, s.w, s.c_out});
   FirstError failure;
   for (int64_t first = 0; first < s.c_out; first += part) {
     const Channels channels{first, std::min(part, s.c_out - first)};
@@ -228,7 +227,6 @@ Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precisio
     }
     failure.rethrow();
   }
-  return y;
 }
 
 }  // namespace diffuse

@@ -21,13 +21,13 @@ namespace diffuse {
 
 // x: [N, H, W, C_in] fp32 or bf16 with C_in a multiple of 8; `top`/`bottom`: zero rows above and below
 // (0 where x is a band with real halo rows); taps: the weights as [3][3][C_in][C_out] (oneDNN's
-// hwio) fp32, C_out a multiple of 8; bias: C_out values. Returns [N, H + top + bottom - 2, W, C_out].
+// hwio) fp32, C_out a multiple of 8; bias: C_out values. Writes y: [N, H + top + bottom - 2, W, C_out].
 // In bf16 fp32 inputs are rounded to bf16 as they are read, and the taps should hold bf16 values:
 // the products are then those of a bf16 convolution, accumulated in fp32.
 // The transformed weights (4x the taps) are made per call, for up to 64 MiB of them at a time
 // (winograd_conv.cpp), in a buffer of the calling thread: their cost shrinks as the image grows,
 // and a model never holds a second, larger copy of its convolutions.
-Tensor winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precision, const float* taps,
-                        int64_t out_channels, const float* bias);
+void winograd_conv3x3(const Tensor& x, int top, int bottom, Precision precision, const float* taps,
+                      int64_t out_channels, const float* bias, Tensor& y);
 
 }  // namespace diffuse
