@@ -87,7 +87,21 @@ HeadMajor split_heads(const Tensor& x, int64_t heads, Precision precision, int64
       for (int64_t h = 0; h < heads; ++h) {
         const float* src = x.data() + (b * tokens + t) * c + h * d;
         const size_t dst = out.offset(b, h, t);
-        for (int64_t e = 0; e < width; ++e) out.set(dst + size_t(e), e < d ? src[e] : 0.0f);
+        if (type == dt::bf16) {
+          uint16_t* row = reinterpret_cast<uint16_t*>(out.storage.data()) + dst;
+#pragma omp simd
+          for (int64_t e = 0; e < d; ++e) row[e] = float_to_bf16(src[e]);
+          std::fill(row + d, row + width, uint16_t(0));
+        } else {
+          float* row = out.storage.data() + dst;
+          if (out.emulated_bf16) {
+#pragma omp simd
+            for (int64_t e = 0; e < d; ++e) row[e] = bf16_to_float(float_to_bf16(src[e]));
+          } else {
+            std::copy(src, src + d, row);
+          }
+          std::fill(row + d, row + width, 0.0f);
+        }
       }
   return out;
 }
