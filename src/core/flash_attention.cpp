@@ -55,7 +55,8 @@ void exact_row(const Tensor& q, const Tensor& k, const Tensor& v, int64_t b, int
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, FlashBlockKernel kernel,
                        int64_t* fallback_rows) {
   const int64_t batch = q.dim(0), tq = q.dim(1), c = q.dim(2), tk = k.dim(1), d = c / heads;
-  if (d > kFlashMaxHeadDim || c % heads != 0 || k.dim(2) != c || v.shape() != k.shape() || tk == 0)
+  if (tk == 0) throw Error("attention over no keys: k " + shape_string(k.shape()));
+  if (d > kFlashMaxHeadDim || c % heads != 0 || k.dim(2) != c || v.shape() != k.shape())
     throw Error("flash attention takes heads of up to " + std::to_string(kFlashMaxHeadDim) + " values; got q " +
                 shape_string(q.shape()) + ", k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) +
                 " in " + std::to_string(heads) + " heads");
