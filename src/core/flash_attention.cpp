@@ -70,18 +70,27 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, int he
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t bh = b * heads + h;
-      auto input = [&](const Tensor& t, int64_t row, int64_t e) {
-        return row < t.dim(1) && e < d ? float_to_bf16(t.data()[(b * t.dim(1) + row) * c + h * d + e]) : uint16_t(0);
-      };
+      // Zero first: the padding past tq, tk and d must be.
       uint16_t* qp = queries.data() + bh * tq16 * d32;
-      for (int64_t i = 0; i < tq16; ++i)
-        for (int64_t e = 0; e < d32; ++e) qp[i * d32 + e] = input(q, i, e);
       uint16_t* kp = keys.data() + bh * tk32 * d32;
-      for (int64_t j = 0; j < tk32; ++j)
-        for (int64_t e = 0; e < d32; ++e) kp[((j / 16) * (d32 / 2) + e / 2) * 32 + (j % 16) * 2 + e % 2] = input(k, j, e);
       uint16_t* vp = values.data() + bh * tk32 * d16;
-      for (int64_t j = 0; j < tk32; ++j)
-        for (int64_t e = 0; e < d16; ++e) vp[((j / 2) * d16 + e) * 2 + j % 2] = input(v, j, e);
+      std::fill(qp, qp + tq16 * d32, uint16_t(0));
+      std::fill(kp, kp + tk32 * d32, uint16_t(0));
+      std::fill(vp, vp + tk32 * d16, uint16_t(0));
+      for (int64_t i = 0; i < tq; ++i) {
+        const float* row = q.data() + (b * tq + i) * c + h * d;
+#pragma omp simd
+        for (int64_t e = 0; e < d; ++e) qp[i * d32 + e] = float_to_bf16(row[e]);
+      }
+      for (int64_t j = 0; j < tk; ++j) {
+        const float *key = k.data() + (b * tk + j) * c + h * d, *value = v.data() + (b * tk + j) * c + h * d;
+        uint16_t* key_pairs = kp + (j / 16) * (d32 / 2) * 32 + (j % 16) * 2;  // + (e / 2) * 32 + e % 2
+        uint16_t* value_pairs = vp + (j / 2) * d16 * 2 + j % 2;              // + e * 2
+        for (int64_t e = 0; e < d; ++e) {
+          key_pairs[(e / 2) * 32 + e % 2] = float_to_bf16(key[e]);
+          value_pairs[e * 2] = float_to_bf16(value[e]);
+        }
+      }
       const KeySpread spread = key_spread(k, b, h, heads);
       for (int64_t i = 0; i < tq16; ++i)
         bounds.data()[bh * tq16 + i] = i < tq ? float(score_bound(q.data() + (b * tq + i) * c + h * d, spread, scale)) : 0;
