@@ -128,6 +128,16 @@ TEST(Bf16, NormsWriteTheFp32NormRounded) {
                  ops::layer_norm(rows, gamma, beta, 1e-5f));
 }
 
+// The upsampling before a bf16 convolution writes bf16 too: the fp32 upsampling, rounded.
+TEST(Bf16, UpsamplingWritesItsValuesRounded) {
+  const Tensor x = Tensor::from({2, 5, 7, 24}, random_values(2 * 5 * 7 * 24, 16));
+  const Tensor want = ops::upsample_nearest2x_rows(x, 3, 9);
+  const Tensor got = ops::upsample_nearest2x_rows(x, 3, 9, Tensor::Type::Bf16);
+  ASSERT_EQ(got.type(), Tensor::Type::Bf16);
+  EXPECT_EQ(got.shape(), want.shape());
+  EXPECT_EQ(got.to_vector(), rounded(want.to_vector()));
+}
+
 // A bf16 tensor is the same operand as its values in fp32: taken as it is where bf16 is native,
 // widened where it is emulated or the product is fp32, read as it is by Winograd's transforms.
 TEST(Bf16, ProductsTakeBf16InputsAsTheirValues) {

@@ -214,18 +214,28 @@ Tensor nhwc_to_nchw(const Tensor& x) {
   return y;
 }
 
-Tensor upsample_nearest2x(const Tensor& x) { return upsample_nearest2x_rows(x, 0, 2 * x.dim(1)); }
+Tensor upsample_nearest2x(const Tensor& x, Tensor::Type out) {
+  return upsample_nearest2x_rows(x, 0, 2 * x.dim(1), out);
+}
 
-Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last) {
+Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last, Tensor::Type out) {
   const OpTimer timer(OpKind::Layout);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3), rows = last - first;
-  Tensor y({n, rows, 2 * w, c});
+  Tensor y({n, rows, 2 * w, c}, out);
 #pragma omp parallel for collapse(2) if (y.numel() >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < 2 * w; ++j)
-        std::memcpy(y.data() + ((b * rows + i) * 2 * w + j) * c, x.data() + ((b * h + (first + i) / 2) * w + j / 2) * c,
-                    size_t(c) * sizeof(float));
+      for (int64_t j = 0; j < 2 * w; ++j) {
+        const float* pixel = x.data() + ((b * h + (first + i) / 2) * w + j / 2) * c;
+        const int64_t to = ((b * rows + i) * 2 * w + j) * c;
+        if (out == Tensor::Type::F32) {
+          std::memcpy(y.data() + to, pixel, size_t(c) * sizeof(float));
+        } else {
+          uint16_t* dst = y.bf16_data() + to;
+#pragma omp simd
+          for (int64_t k = 0; k < c; ++k) dst[k] = float_to_bf16(pixel[k]);
+        }
+      }
   return y;
 }
 

@@ -31,9 +31,10 @@ void scale_(Tensor& x, float s);
 
 Tensor nchw_to_nhwc(const Tensor& x);
 Tensor nhwc_to_nchw(const Tensor& x);
-Tensor upsample_nearest2x(const Tensor& x);                 // NHWC
+// NHWC, fp32 in; out in bf16 for a bf16 convolution to read (rounded as it would round them).
+Tensor upsample_nearest2x(const Tensor& x, Tensor::Type out = Tensor::Type::F32);
 // Rows [first, last) of upsample_nearest2x(x), without making the rest.
-Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last);
+Tensor upsample_nearest2x_rows(const Tensor& x, int64_t first, int64_t last, Tensor::Type out = Tensor::Type::F32);
 Tensor concat_last(const Tensor& a, const Tensor& b);       // along the last dim (channels, in NHWC)
 Tensor concat_batch(const Tensor& a, const Tensor& b);      // along dim 0
 

@@ -46,7 +46,7 @@ struct SpatialTransformer {
 
 struct Upsample {  // nearest 2x, then conv
   Conv2d conv;
-  Tensor operator()(const Tensor& x) const { return conv(ops::upsample_nearest2x(x)); }
+  Tensor operator()(const Tensor& x) const { return conv(ops::upsample_nearest2x(x, conv.kernel.input_type())); }
 };
 
 }  // namespace diffuse

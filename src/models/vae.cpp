@@ -135,7 +135,8 @@ Tensor upsample_conv(const Conv2d& conv, const Tensor& x) {
       const int64_t r1 = std::min(height, r0 + band);
       const int64_t u0 = std::max<int64_t>(0, r0 - 1), u1 = std::min(height, r1 + 1);
       Tensor rows = y.view((b * height + r0) * width * out, {1, r1 - r0, width, out});
-      conv.kernel.forward(ops::upsample_nearest2x_rows(image, u0, u1), {int(r0 == 0), int(r1 == height)}, rows);
+      conv.kernel.forward(ops::upsample_nearest2x_rows(image, u0, u1, conv.kernel.input_type()),
+                          {int(r0 == 0), int(r1 == height)}, rows);
     }
   }
   return y;
