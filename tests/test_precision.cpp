@@ -138,6 +138,17 @@ TEST(Bf16, UpsamplingWritesItsValuesRounded) {
   EXPECT_EQ(got.to_vector(), rounded(want.to_vector()));
 }
 
+// GEGLU's product before its bf16 output projection: the fp32 product, rounded.
+TEST(Bf16, ProductsOfActivationsWriteTheirValuesRounded) {
+  const Tensor a = Tensor::from({3, 40, 64}, random_values(3 * 40 * 64, 17)),
+               b = Tensor::from({3, 40, 64}, random_values(3 * 40 * 64, 18));
+  const Tensor want = ops::mul(a, b);
+  const Tensor got = ops::mul(a, b, Tensor::Type::Bf16);
+  ASSERT_EQ(got.type(), Tensor::Type::Bf16);
+  EXPECT_EQ(got.to_vector(), rounded(want.to_vector()));
+  EXPECT_NE(want.data(), a.data()) << "mul wrote into an input that something else holds";
+}
+
 // A bf16 tensor is the same operand as its values in fp32: taken as it is where bf16 is native,
 // widened where it is emulated or the product is fp32, read as it is by Winograd's transforms.
 TEST(Bf16, ProductsTakeBf16InputsAsTheirValues) {

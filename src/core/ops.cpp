@@ -168,14 +168,23 @@ void add_(Tensor& x, const Tensor& y) {
   for (int64_t i = 0; i < n; ++i) p[i] += q[i];
 }
 
-void mul_(Tensor& x, const Tensor& y) {
+Tensor mul(Tensor a, const Tensor& b, Tensor::Type out) {
   const OpTimer timer(OpKind::Elementwise);
-  require_same(x, y, "mul");
-  float* p = x.data();
-  const float* q = y.data();
-  const int64_t n = x.numel();
+  require_same(a, b, "mul");
+  const float *p = a.data(), *q = b.data();
+  const int64_t n = a.numel();
+  if (out == Tensor::Type::Bf16) {
+    Tensor y(a.shape(), out);
+    uint16_t* r = y.bf16_data();
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) p[i] *= q[i];
+    for (int64_t i = 0; i < n; ++i) r[i] = float_to_bf16(p[i] * q[i]);
+    return y;
+  }
+  Tensor y = a.sole_owner() ? a : Tensor(a.shape());
+  float* r = y.data();
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) r[i] = p[i] * q[i];
+  return y;
 }
 
 void add_channels_(Tensor& x, const Tensor& per_nc) {

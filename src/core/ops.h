@@ -25,7 +25,9 @@ void gelu_(Tensor& x);        // exact erf form
 void quick_gelu_(Tensor& x);  // x * sigmoid(1.702 x), CLIP ViT-L
 
 void add_(Tensor& x, const Tensor& y);               // same shape
-void mul_(Tensor& x, const Tensor& y);               // same shape
+// a * b (same shape), into a when it is handed over (std::move) and `out` is fp32; bf16 for a
+// bf16 product to read.
+Tensor mul(Tensor a, const Tensor& b, Tensor::Type out = Tensor::Type::F32);
 void add_channels_(Tensor& x, const Tensor& per_nc);  // x [N,H,W,C] += per_nc [N,C]
 void scale_(Tensor& x, float s);
 

@@ -58,8 +58,7 @@ Tensor TransformerBlock::operator()(const Tensor& x, const Tensor& context) cons
   ops::add_(c, a);
 
   const Tensor h3 = norm3(c);
-  Tensor gated = ff_value(h3);
-  ops::mul_(gated, ff_gate(h3));
+  const Tensor gated = ops::mul(ff_value(h3), ff_gate(h3), ff_out.kernel.input_type());
   Tensor f = ff_out(gated);
   ops::add_(f, c);
   return f;
