@@ -11,7 +11,6 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/op_profile.h"
-#include "core/precision.h"
 
 namespace diffuse::ops {
 
