@@ -14,9 +14,10 @@ int64_t shape_numel(const Shape& shape);
 // A dense tensor, row-major; images are NCHW, token sequences [batch, tokens, features].
 // Copies share storage (like torch): reshape() is free, clone() copies.
 //
-// Activations are fp32. A norm whose only readers are bf16 matrix products writes bf16 instead
-// (layers.h): the products take it as their operand with no conversion pass. Only the
-// convolutions and linear layers accept such a tensor; data() is for fp32 ones.
+// Activations are fp32. An op whose only readers are bf16 matrix products (a norm, layers.h; the
+// upsampling before a convolution; GEGLU's product) writes bf16 instead: the products take it as
+// their operand with no conversion pass. Only the convolutions and linear layers accept such a
+// tensor; data() is for fp32 ones.
 class Tensor {
  public:
   enum class Type : uint8_t { F32, Bf16 };
