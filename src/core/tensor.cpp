@@ -53,11 +53,9 @@ Tensor Tensor::view(int64_t offset, Shape shape) const {
   if (offset < 0 || offset + shape_numel(shape) > numel())
     throw Error("cannot view " + shape_string(shape) + " at element " + std::to_string(offset) + " of " +
                 shape_string(shape_));
+  if (type_ != Type::F32) throw Error("views are of fp32 tensors");
   Tensor t;
-  t.type_ = type_;
-  const int64_t floats = type_ == Type::Bf16 ? offset / 2 : offset;
-  if (type_ == Type::Bf16 && offset % 2) throw Error("a bf16 view must start at an even element");
-  t.storage_ = std::shared_ptr<float[]>(storage_, storage_.get() + floats);
+  t.storage_ = std::shared_ptr<float[]>(storage_, storage_.get() + offset);
   t.shape_ = std::move(shape);
   return t;
 }

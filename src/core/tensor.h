@@ -41,7 +41,8 @@ class Tensor {
   bool sole_owner() const { return storage_.use_count() == 1; }
 
   Tensor reshape(Shape shape) const;
-  // The elements [offset, offset + numel(shape)) as a tensor of `shape` sharing this storage.
+  // The elements [offset, offset + numel(shape)) of an fp32 tensor as a tensor of `shape`
+  // sharing its storage.
   Tensor view(int64_t offset, Shape shape) const;
   Tensor clone() const;
   std::vector<float> to_vector() const;  // bf16 widened
