@@ -219,21 +219,21 @@ Deviation deviation(const Tensor& a, const Tensor& reference) {
   return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs};
 }
 
+// A kernel flag's mode: the one of its two other values' names, else Auto ("auto").
+template <typename Mode>
+Mode mode_named(std::string_view value, std::string_view first_name, Mode first, std::string_view second_name,
+                Mode second) {
+  return value == first_name ? first : value == second_name ? second : Mode::Auto;
+}
+
 // The kernel choices of --attention, --softmax, --conv and --matmul, by their values' names.
 void set_kernel_modes(std::string_view attention, std::string_view softmax, std::string_view conv,
                       std::string_view matmul) {
-  set_attention_kernel(attention == "amx"      ? AttentionKernel::Amx
-                       : attention == "onednn" ? AttentionKernel::Onednn
-                                               : AttentionKernel::Auto);
-  set_softmax_fusion(softmax == "fused" ? SoftmaxFusion::Always
-                     : softmax == "exact" ? SoftmaxFusion::Never
-                                          : SoftmaxFusion::Auto);
-  set_winograd(conv == "winograd" ? WinogradMode::Always
-               : conv == "direct" ? WinogradMode::Never
-                                  : WinogradMode::Auto);
-  set_matmul_as_convolution(matmul == "conv" ? MatmulAsConvolution::Always
-                            : matmul == "matmul" ? MatmulAsConvolution::Never
-                                                 : MatmulAsConvolution::Auto);
+  set_attention_kernel(mode_named(attention, "amx", AttentionKernel::Amx, "onednn", AttentionKernel::Onednn));
+  set_softmax_fusion(mode_named(softmax, "fused", SoftmaxFusion::Always, "exact", SoftmaxFusion::Never));
+  set_winograd(mode_named(conv, "winograd", WinogradMode::Always, "direct", WinogradMode::Never));
+  set_matmul_as_convolution(
+      mode_named(matmul, "conv", MatmulAsConvolution::Always, "matmul", MatmulAsConvolution::Never));
 }
 
 void set_bench_modes(const BenchFlags& f) { set_kernel_modes(f.attention, f.softmax, f.conv, f.matmul); }

@@ -68,22 +68,12 @@ Operand compute_operand(Precision precision, const float* values, size_t n, Tens
   return {scratch.data(), native ? dt::bf16 : dt::f32};
 }
 
-namespace {
-
-Tensor as_f32(const Tensor& x) {
-  if (x.type() == Tensor::Type::F32) return x;
-  const OpTimer timer(OpKind::Convert);
-  Tensor y(x.shape());
-  bf16_to_f32(x.bf16_data(), y.data(), size_t(x.numel()));
-  return y;
-}
-
-}  // namespace
-
 Operand compute_operand(Precision precision, const Tensor& x, Tensor& scratch) {
   if (x.type() == Tensor::Type::F32) return compute_operand(precision, x.data(), size_t(x.numel()), scratch);
   if (operand_type(precision) == dt::bf16) return {x.bf16_data(), dt::bf16};
-  scratch = as_f32(x);
+  const OpTimer timer(OpKind::Convert);
+  scratch = Tensor(x.shape());
+  bf16_to_f32(x.bf16_data(), scratch.data(), size_t(x.numel()));
   return {scratch.data(), dt::f32};
 }
 
