@@ -50,6 +50,26 @@ TEST_F(BufferPoolTest, WithoutSlackNeverRaisesTheLivePeak) {
   EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "the 1 MiB buffer gave way to the 2 MiB peak";
 }
 
+// A VAE decode: within it the live peak bounds live and idle buffers together, as without slack;
+// before and after it, nothing idle stays, and the slack set before is back.
+TEST_F(BufferPoolTest, AOnePassPhaseKeepsNoSlackAndNothingIdleAfter) {
+  BufferPool::set_slack(8 * MiB);
+  { const auto before = BufferPool::acquire(MiB); }
+  EXPECT_EQ(BufferPool::idle_bytes(), MiB);
+  {
+    const BufferPool::OnePass phase;
+    EXPECT_EQ(BufferPool::idle_bytes(), 0u) << "the phase before's sizes are freed";
+    { const auto small = BufferPool::acquire(MiB); }
+    EXPECT_EQ(BufferPool::idle_bytes(), MiB) << "recycled within the phase's live peak";
+    { const auto larger = BufferPool::acquire(2 * MiB); }
+    EXPECT_EQ(BufferPool::idle_bytes(), 2 * MiB) << "no slack: the 1 MiB buffer gave way to the 2 MiB peak";
+  }
+  EXPECT_EQ(BufferPool::idle_bytes(), 0u);
+  { const auto a = BufferPool::acquire(MiB); }
+  { const auto b = BufferPool::acquire(2 * MiB); }
+  EXPECT_EQ(BufferPool::idle_bytes(), 3 * MiB) << "the 8 MiB slack is back";
+}
+
 TEST_F(BufferPoolTest, SlackKeepsThatMuchBeyondTheLivePeak) {
   BufferPool::set_slack(MiB);
   { const auto x = BufferPool::acquire(2 * MiB); }  // live peak 2 MiB

@@ -198,10 +198,12 @@ Tensor noise(const BenchResult& r, uint64_t seed) {
 void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "VAE decode (one latent)");
   const Tensor z = noise(r, kWeightSeed + 1);
-  BufferPool::release_idle();  // as decode_latents does
   const auto start = Clock::now();
   const OpTimes ops_before = op_times();
-  const Tensor image = model.vae().decode(z);
+  const Tensor image = [&] {
+    const BufferPool::OnePass decode_once;  // as decode_latents does
+    return model.vae().decode(z);
+  }();
   r.vae_s = seconds_since(start);
   r.vae_ops = op_times() - ops_before;
   require_finite(image, "the VAE output");

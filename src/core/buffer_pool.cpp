@@ -80,6 +80,19 @@ void BufferPool::release_idle() {
   p.live_peak = p.live_bytes;
 }
 
+BufferPool::OnePass::OnePass() {
+  release_idle();
+  std::lock_guard lock(pool().mutex);
+  slack_ = pool().slack;
+  pool().slack = 0;
+}
+
+BufferPool::OnePass::~OnePass() {
+  release_idle();
+  std::lock_guard lock(pool().mutex);
+  pool().slack = slack_;
+}
+
 size_t BufferPool::idle_bytes() {
   std::lock_guard lock(pool().mutex);
   return pool().idle_bytes;

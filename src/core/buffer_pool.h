@@ -20,6 +20,20 @@ class BufferPool {
   // Frees every idle buffer and starts a new live peak: for a phase whose sizes differ from the
   // last one's (the VAE decode after sampling), which would only hold the old sizes resident.
   static void release_idle();
+  // While it lives, a phase that runs once (a VAE decode or encode): it starts and ends with
+  // release_idle() and keeps no slack, which only pays for a repeating workload; idle buffers are
+  // still recycled within the phase's own live peak. SD 1.5 at 512x512 in bf16: the decode's peak
+  // RSS 3.49 -> 2.99 GiB, its time unchanged (6.5-6.8 s).
+  class OnePass {
+   public:
+    OnePass();
+    ~OnePass();
+    OnePass(const OnePass&) = delete;
+    OnePass& operator=(const OnePass&) = delete;
+
+   private:
+    size_t slack_;  // restored after
+  };
   static size_t idle_bytes();
   // Buffers the pool could not hand back and took from the system, since the process began: a
   // repeated UNet pass that adds none runs entirely in memory it already had.

@@ -116,7 +116,10 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   int start = 0;
   if (o.init_image) {
     clock = std::chrono::steady_clock::now();
-    Vae::Moments moments = model.vae().encode(from_image(*o.init_image));
+    Vae::Moments moments = [&] {
+      const BufferPool::OnePass encode_once;
+      return model.vae().encode(from_image(*o.init_image));
+    }();
     Tensor init = moments.sample(randn(gen, moments.mean.shape()));
     ops::scale_(init, model.vae_scaling_factor());
     result.times.encode = seconds_since(clock);
@@ -137,10 +140,12 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
 
 void decode_latents(const StableDiffusion& model, GenerateResult& result) {
   const auto clock = std::chrono::steady_clock::now();
-  BufferPool::release_idle();  // the sampler's buffer sizes recur in no VAE layer
   Tensor z = result.final_latents.clone();
   ops::scale_(z, 1.0f / model.vae_scaling_factor());
-  result.decoded = model.vae().decode(z);
+  {
+    const BufferPool::OnePass decode_once;  // the sampler's buffer sizes recur in no VAE layer
+    result.decoded = model.vae().decode(z);
+  }
   result.image = to_image(result.decoded);
   result.times.decode = seconds_since(clock);
 }
