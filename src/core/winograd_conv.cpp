@@ -146,17 +146,24 @@ void untransform_block(const float* m, int64_t stride, const float* bias, const 
 }
 
 // U = G g G^T for every input channel and the output `channels`, eight at a time: hwio taps
-// [3][3][C_in][C_out] -> [36][C_in][channels.count].
+// [3][3][C_in][C_out] -> [36][C_in][channels.count]. Unrolled, so that g and gg live in registers
+// (GCC's -O2 kept its loops, and them on the stack): 1280 channels at 16x16, batch 2, 57.6 -> 52.0
+// ms a convolution; an SD 1.5 step's Winograd layers 1.76 -> 1.64 s here.
 void transform_filter(const float* hwio, int64_t c_in, int64_t c_out, Channels channels, float* u) {
   const int64_t tap_stride = c_in * c_out, alpha_stride = c_in * channels.count;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < c_in; ++i)
     for (int64_t o = 0; o < channels.count; o += kLanes) {
       v8 g[9], gg[18];
+#pragma GCC unroll 9
       for (int k = 0; k < 9; ++k) g[k] = load(hwio + k * tap_stride + i * c_out + channels.first + o);
+#pragma GCC unroll 6
       for (int a = 0; a < 6; ++a)
+#pragma GCC unroll 3
         for (int x = 0; x < 3; ++x) gg[a * 3 + x] = kG24[a][0] * g[x] + kG24[a][1] * g[3 + x] + kG24[a][2] * g[6 + x];
+#pragma GCC unroll 6
       for (int a = 0; a < 6; ++a)
+#pragma GCC unroll 6
         for (int b = 0; b < 6; ++b) {
           const v8 sum = gg[a * 3] * kG24[b][0] + gg[a * 3 + 1] * kG24[b][1] + gg[a * 3 + 2] * kG24[b][2];
           store(u + (a * 6 + b) * alpha_stride + i * channels.count + o, sum * (1.0f / 576));
