@@ -147,7 +147,7 @@ void untransform_block(const float* m, int64_t stride, const float* bias, const 
 
 // U = G g G^T for every input channel and the output `channels`, eight at a time: hwio taps
 // [3][3][C_in][C_out] -> [36][C_in][channels.count]. Unrolled, so that g and gg live in registers
-// (GCC's -O2 kept its loops, and them on the stack): 1280 channels at 16x16, batch 2, 57.6 -> 52.0
+// (GCC's -O2 kept its loops, and them on the stack): 1280 channels at 16x16, batch 2, 75-78 -> 69-70
 // ms a convolution; an SD 1.5 step's Winograd layers 1.76 -> 1.64 s here.
 void transform_filter(const float* hwio, int64_t c_in, int64_t c_out, Channels channels, float* u) {
   const int64_t tap_stride = c_in * c_out, alpha_stride = c_in * channels.count;
