@@ -102,8 +102,4 @@ void Conv2dKernel::forward(const Tensor& x, Padding rows, Tensor& y) const {
                       {DNNL_ARG_DST, dst}});
 }
 
-Tensor::Type Conv2dKernel::input_type() const {
-  return precision() == Precision::Bf16 ? Tensor::Type::Bf16 : Tensor::Type::F32;
-}
-
 }  // namespace diffuse

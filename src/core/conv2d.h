@@ -42,9 +42,8 @@ class Conv2dKernel {
   int out_channels() const { return out_; }
   int in_channels() const { return in_; }
   Precision precision() const { return weights_.precision(); }
-  // The input its product reads: bf16 in bf16 (native or emulated, where it is widened as the
-  // fp32 input would be rounded: the same cost). It takes either.
-  Tensor::Type input_type() const;
+  // The input its product reads (precision.h); it takes either.
+  Tensor::Type input_type() const { return product_input_type(precision()); }
 
  private:
   struct Plan {

@@ -93,8 +93,4 @@ Tensor LinearKernel::forward(const Tensor& x) const {
   return y;
 }
 
-Tensor::Type LinearKernel::input_type() const {
-  return precision() == Precision::Bf16 ? Tensor::Type::Bf16 : Tensor::Type::F32;
-}
-
 }  // namespace diffuse

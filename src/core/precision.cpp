@@ -68,6 +68,10 @@ Operand compute_operand(Precision precision, const float* values, size_t n, Tens
   return {scratch.data(), native ? dt::bf16 : dt::f32};
 }
 
+Tensor::Type product_input_type(Precision precision) {
+  return precision == Precision::Bf16 ? Tensor::Type::Bf16 : Tensor::Type::F32;
+}
+
 Operand compute_operand(Precision precision, const Tensor& x, Tensor& scratch) {
   if (x.type() == Tensor::Type::F32) return compute_operand(precision, x.data(), size_t(x.numel()), scratch);
   if (operand_type(precision) == dt::bf16) return {x.bf16_data(), dt::bf16};

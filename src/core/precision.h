@@ -39,6 +39,9 @@ Operand compute_operand(Precision precision, const float* values, size_t n, Tens
 // The same for a tensor, which a norm may have written in bf16 already (then taken as it is where
 // the kernels read bf16, widened into `scratch` where they read fp32).
 Operand compute_operand(Precision precision, const Tensor& x, Tensor& scratch);
+// The tensor a product in `precision` reads with no conversion pass of its own: bf16 in bf16
+// (native, or emulated, where it is widened as an fp32 input would be rounded: the same cost).
+Tensor::Type product_input_type(Precision precision);
 // The data type oneDNN's primitives take for matrix operands in `precision` on this CPU.
 dnnl::memory::data_type operand_type(Precision precision);
 
