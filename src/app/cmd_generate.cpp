@@ -1,4 +1,6 @@
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -10,6 +12,8 @@
 #include "core/error.h"
 #include "io/generation_parameters.h"
 #include "pipeline/generate.h"
+#include "pipeline/generation_record.h"
+#include "pipeline/model_defaults.h"
 #include "sampling/samplers.h"
 
 namespace diffuse::app {
@@ -20,8 +24,8 @@ struct GenerateFlags {
   std::string rng = "cpu", precision = "auto", prediction, timestep_spacing;
   bool negative_given = false, verbose = false, low_memory = false;
   int64_t seed = 42;
-  int steps = 50, width = 0, height = 0, batch_count = 1, threads = 0;
-  double cfg_scale = 7.5, strength = 0.75;
+  int steps = 0, width = 0, height = 0, batch_count = 1, threads = 0;  // 0: the model's
+  double cfg_scale = std::numeric_limits<double>::quiet_NaN(), strength = 0.75;  // NaN: the model's
   std::vector<int> original_size, crop, target_size;
 };
 
@@ -38,24 +42,6 @@ std::array<int, 2> pair_flag(const std::vector<int>& v, const char* flag) {
   return {v[0], v[1]};
 }
 
-// What the PNG records of how image `seed` was made (A1111's "parameters" text).
-GenerationParameters parameters(const GenerateFlags& f, const GenerateOptions& o, int64_t seed) {
-  GenerationParameters p;
-  p.prompt = o.prompt;
-  p.negative_prompt = o.negative_prompt.value_or("");
-  p.steps = o.steps;
-  p.sampler = sampler_display_name(o.sampler);
-  p.scheduler = o.karras ? "karras" : "";
-  p.cfg_scale = o.cfg_scale;
-  p.seed = seed;
-  p.width = o.width;
-  p.height = o.height;
-  p.model = std::filesystem::path(f.model).filename().string();
-  if (o.init_image) p.strength = o.strength;
-  p.extra = {{"Version", "diffuse 0.1"}};
-  return p;
-}
-
 int run_generate(const GenerateFlags& f) {
   set_num_threads(f.threads);
   if (f.rng != "cpu") throw Error("--rng " + f.rng + " is not supported; only 'cpu' (torch CPU generator) exists");
@@ -67,17 +53,19 @@ int run_generate(const GenerateFlags& f) {
   if (f.prediction == "eps") load.prediction = Prediction::Epsilon;
 
   auto clock = std::chrono::steady_clock::now();
-  auto model = StableDiffusion::load(f.model, load);
+  const std::string model_path = f.model.empty() ? default_model_path() : f.model;
+  auto model = StableDiffusion::load(model_path, load);
+  const UsageDefaults usage = usage_defaults(model->files(), model->family());
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock).count();
 
   GenerateOptions o;
   o.prompt = f.prompt;
   if (f.negative_given) o.negative_prompt = f.negative;
-  o.steps = f.steps;
-  o.cfg_scale = f.cfg_scale;
-  o.width = f.width > 0 ? f.width : model->defaults().native_size;
-  o.height = f.height > 0 ? f.height : model->defaults().native_size;
-  o.sampler = f.sampler.empty() ? model->default_sampler() : f.sampler;
+  o.steps = f.steps > 0 ? f.steps : usage.steps;
+  o.cfg_scale = std::isnan(f.cfg_scale) ? usage.cfg_scale : f.cfg_scale;
+  o.width = f.width > 0 ? f.width : usage.width;
+  o.height = f.height > 0 ? f.height : usage.height;
+  o.sampler = f.sampler.empty() ? usage.sampler : f.sampler;
   o.karras = f.scheduler == "karras";
   if (!f.timestep_spacing.empty()) o.timestep_spacing = f.timestep_spacing;
   o.strength = f.strength;
@@ -88,7 +76,7 @@ int run_generate(const GenerateFlags& f) {
   const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
 
   if (f.verbose)
-    std::fprintf(stderr, "model: %s (%s, %s prediction: %s), %s%s, loaded in %.2f s\n", f.model.c_str(),
+    std::fprintf(stderr, "model: %s (%s, %s prediction: %s), %s%s, loaded in %.2f s\n", model_path.c_str(),
                  std::string(model->defaults().name).c_str(), model->prediction() == Prediction::V ? "v" : "eps",
                  model->prediction_source().c_str(), std::string(precision_name(load.precision)).c_str(),
                  load.precision == Precision::Bf16 && !native_bf16() ? " (emulated: no native bf16 on this CPU)" : "",
@@ -96,7 +84,8 @@ int run_generate(const GenerateFlags& f) {
   // Decodes image i (its latents sampled with seed first_seed + i) and writes its PNG.
   auto finish = [&](int i, GenerateResult& r) {
     decode_latents(*model, r);
-    const GenerationParameters p = parameters(f, o, first_seed + i);
+    const GenerationParameters p =
+        generation_parameters(o, first_seed + i, std::filesystem::path(model_path).filename().string());
     const std::string path = output_path(f.output, i, f.batch_count);
     write_png(path, r.image, {{"parameters", format_parameters(p)}});
     std::fprintf(stderr,
@@ -112,7 +101,7 @@ int run_generate(const GenerateFlags& f) {
   for (int i = 0; i < f.batch_count; ++i) {
     o.seed = first_seed + i;
     ProgressBar bar("sampling");
-    sampled[size_t(i)] = sample_latents(*model, o, [&bar](int done, int total) { bar.update(done, total); });
+    sampled[size_t(i)] = sample_latents(*model, o, [&bar](const StepProgress& p) { bar.update(p.done, p.total); });
     if (!f.low_memory) finish(i, sampled[size_t(i)]);
   }
   if (f.low_memory) {
@@ -127,14 +116,14 @@ int run_generate(const GenerateFlags& f) {
 Command add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate images from a prompt (txt2img, or img2img with --init-img)");
   auto f = std::make_shared<GenerateFlags>();
-  cmd->add_option("-m,--model", f->model, "Checkpoint: .safetensors, .ckpt, or a diffusers folder")->required();
+  cmd->add_option("-m,--model", f->model, "Checkpoint: .safetensors, .ckpt, or a diffusers folder (default: the built-in demo model)");
   cmd->add_option("-p,--prompt", f->prompt, "Prompt")->required();
   cmd->add_option("-n,--negative-prompt", f->negative, "Negative prompt (SDXL: none given = zero embeddings)")
       ->each([f](const std::string&) { f->negative_given = true; });
   cmd->add_option("-s,--seed", f->seed, "Seed; -1 for a random one")->capture_default_str();
-  cmd->add_option("--steps", f->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
-  cmd->add_option("--cfg-scale", f->cfg_scale, "Classifier-free guidance scale; <= 1 skips the unconditional pass")
-      ->capture_default_str();
+  cmd->add_option("--steps", f->steps, "Sampling steps (default: the model's; 50 for SD checkpoints)")->check(CLI::Range(1, 10000));
+  cmd->add_option("--cfg-scale", f->cfg_scale,
+                  "Classifier-free guidance scale; <= 1 skips the unconditional pass (default: the model's; 7.5 for SD checkpoints)");
   cmd->add_option("--sampling-method", f->sampler, "Sampler (default: the model's, pndm for SD1)")
       ->check(CLI::IsMember(sampler_names()));
   cmd->add_option("--scheduler", f->scheduler, "Sigma schedule")->capture_default_str()->check(CLI::IsMember({"default", "karras"}));

@@ -4,6 +4,7 @@
 #include "app/commands.h"
 #include "io/generation_parameters.h"
 #include "io/image.h"
+#include "pipeline/model_defaults.h"
 #include "pipeline/stable_diffusion.h"
 
 namespace diffuse::app {
@@ -61,7 +62,11 @@ int describe_model(const std::string& path) {
               files.vae_config && files.vae_config->contains("scaling_factor")
                   ? (*files.vae_config)["scaling_factor"].get<double>()
                   : double(defaults.vae_scaling_factor));
-  std::printf("default sampler: %s\nnative size: %d\n", defaults.default_sampler.c_str(), defaults.native_size);
+  const UsageDefaults usage = usage_defaults(files, family);
+  if (!usage.name.empty()) std::printf("name: %s\n", usage.name.c_str());
+  if (!usage.description.empty()) std::printf("description: %s\n", usage.description.c_str());
+  std::printf("defaults: %dx%d, %d steps, sampler %s, CFG scale %g\nnative size: %d\n", usage.width, usage.height, usage.steps,
+              usage.sampler.c_str(), usage.cfg_scale, defaults.native_size);
   return 0;
 }
 
@@ -70,8 +75,13 @@ int describe_model(const std::string& path) {
 Command add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe a model (family, hyper-parameters, tensors) or a PNG's generation parameters");
   auto path = std::make_shared<std::string>();
-  cmd->add_option("path", *path, "Model file, diffusers folder, or PNG image")->required();
-  return {cmd, [path] { return is_png(*path) ? describe_image(*path) : describe_model(*path); }};
+  cmd->add_option("path", *path, "Model file, diffusers folder, or PNG image (default: the built-in demo model)");
+  return {cmd, [path] {
+            if (!path->empty()) return is_png(*path) ? describe_image(*path) : describe_model(*path);
+            const std::string model = default_model_path();
+            std::printf("default model: %s (used by generate and serve without -m)\n", model.c_str());
+            return describe_model(model);
+          }};
 }
 
 }  // namespace diffuse::app

@@ -15,6 +15,7 @@ struct Command {
 Command add_bench(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_info(CLI::App& app);
+Command add_serve(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 
 }  // namespace diffuse::app

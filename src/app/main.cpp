@@ -1,4 +1,4 @@
-// diffuse: Stable Diffusion in C++. Subcommands: generate, info, tokenize, bench.
+// diffuse: Stable Diffusion in C++. Subcommands: generate, serve, info, tokenize, bench.
 #include <cstdio>
 #include <vector>
 
@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"diffuse: Stable Diffusion text-to-image on the CPU, matching Hugging Face diffusers"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "diffuse 0.1");
-  const std::vector<diffuse::app::Command> commands{diffuse::app::add_generate(app), diffuse::app::add_info(app),
+  const std::vector<diffuse::app::Command> commands{diffuse::app::add_generate(app), diffuse::app::add_serve(app), diffuse::app::add_info(app),
                                                     diffuse::app::add_tokenize(app), diffuse::app::add_bench(app)};
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <utility>
 
@@ -96,11 +97,9 @@ bool read_rows_steps(PngRead& r, png_bytepp rows) {
   throw Error(r.path + ": corrupt PNG: " + r.error.text);
 }
 
-// Opens `path`, checks the signature and size and prepares libpng to deliver 8-bit RGB rows.
-void open_png(const std::string& path, PngRead& r) {
-  r.path = path;
-  r.file = std::fopen(path.c_str(), "rbe");
-  if (!r.file) throw Error(path + ": cannot open: " + std::strerror(errno));
+// Checks r.file's signature and size and prepares libpng to deliver 8-bit RGB rows; `path`
+// names the source in errors.
+void start_png(const std::string& path, PngRead& r) {
   png_byte signature[8];
   if (std::fread(signature, 1, sizeof signature, r.file) != sizeof signature ||
       png_sig_cmp(signature, 0, sizeof signature) != 0) {
@@ -120,6 +119,22 @@ void open_png(const std::string& path, PngRead& r) {
   if (!set_rgb8_steps(r)) throw_corrupt(r);
   if (png_get_rowbytes(r.png, r.info) != size_t(width) * 3)
     throw Error(path + ": PNG layout could not be converted to 8-bit RGB");
+}
+
+void open_png(const std::string& path, PngRead& r) {
+  r.path = path;
+  r.file = std::fopen(path.c_str(), "rbe");
+  if (!r.file) throw Error(path + ": cannot open: " + std::strerror(errno));
+  start_png(path, r);
+}
+
+void open_png_bytes(std::string_view bytes, const std::string& name, PngRead& r) {
+  r.path = name;
+  if (bytes.empty()) throw Error(name + ": not a PNG file (no data)");
+  // fmemopen only reads through the pointer in "r" mode.
+  r.file = ::fmemopen(const_cast<char*>(bytes.data()), bytes.size(), "rb");
+  if (!r.file) throw Error(name + ": cannot read: " + std::strerror(errno));
+  start_png(name, r);
 }
 
 void read_rows(PngRead& r, std::vector<png_bytep>& rows) {
@@ -250,11 +265,7 @@ int create_temp_beside(const std::string& path, TempFile& temp) {
   }
 }
 
-}  // namespace
-
-Image read_png(const std::string& path) {
-  PngRead r;
-  open_png(path, r);
+Image read_pixels(PngRead& r) {
   Image image;
   image.width = int(png_get_image_width(r.png, r.info));
   image.height = int(png_get_image_height(r.png, r.info));
@@ -264,6 +275,24 @@ Image read_png(const std::string& path) {
   for (size_t y = 0; y < rows.size(); ++y) rows[y] = image.rgb.data() + y * stride;
   read_rows(r, rows);
   return image;
+}
+
+}  // namespace
+
+Image read_png(const std::string& path) {
+  PngRead r;
+  open_png(path, r);
+  return read_pixels(r);
+}
+
+Image decode_png(std::string_view bytes, const std::string& name, int64_t max_pixels) {
+  PngRead r;
+  open_png_bytes(bytes, name, r);
+  const int64_t width = png_get_image_width(r.png, r.info), height = png_get_image_height(r.png, r.info);
+  if (width * height > max_pixels)
+    throw Error(name + ": image is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the " +
+                std::to_string(max_pixels) + " pixels allowed");
+  return read_pixels(r);
 }
 
 TextChunks read_png_text(const std::string& path) {
@@ -277,7 +306,15 @@ TextChunks read_png_text(const std::string& path) {
   return text_chunks(r);
 }
 
-void write_png(const std::string& path, const Image& image, const TextChunks& text) {
+namespace {
+
+// The checks and row pointers both writers need; `path` names the target in errors.
+struct EncodeInput {
+  std::vector<png_text> text;
+  std::vector<png_bytep> rows;
+};
+
+EncodeInput prepare_encode(const std::string& path, const Image& image, const TextChunks& text) {
   if (image.width < 1 || image.height < 1 || image.width > kMaxImageSide || image.height > kMaxImageSide)
     throw Error(path + ": cannot write a " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                 " image (sides must be 1.." + std::to_string(kMaxImageSide) + ")");
@@ -285,10 +322,22 @@ void write_png(const std::string& path, const Image& image, const TextChunks& te
   if (image.rgb.size() != stride * size_t(image.height))
     throw Error(path + ": image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                 " but holds " + std::to_string(image.rgb.size()) + " bytes, not width*height*3");
-  std::vector<png_text> png_text = to_png_text(path, text);
-  std::vector<png_bytep> rows(size_t(image.height));
-  for (size_t y = 0; y < rows.size(); ++y) rows[y] = const_cast<png_bytep>(image.rgb.data() + y * stride);
+  EncodeInput in{to_png_text(path, text), std::vector<png_bytep>(size_t(image.height))};
+  for (size_t y = 0; y < in.rows.size(); ++y) in.rows[y] = const_cast<png_bytep>(image.rgb.data() + y * stride);
+  return in;
+}
 
+void encode_to(const std::string& path, PngWrite& w, const Image& image, EncodeInput& in) {
+  w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w.error, on_png_error, on_png_warning);
+  if (w.png) w.info = png_create_info_struct(w.png);
+  if (!w.info) throw Error(path + ": out of memory for the PNG encoder");
+  if (!write_steps(w, image, in.text, in.rows)) throw Error(path + ": cannot write PNG: " + w.error.text);
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Image& image, const TextChunks& text) {
+  EncodeInput in = prepare_encode(path, image, text);
   TempFile temp;  // declared before w: the file is closed before the temporary is unlinked
   PngWrite w;
   const int fd = create_temp_beside(path, temp);
@@ -297,10 +346,7 @@ void write_png(const std::string& path, const Image& image, const TextChunks& te
     ::close(fd);
     throw Error(path + ": cannot open for writing: " + std::strerror(errno));
   }
-  w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w.error, on_png_error, on_png_warning);
-  if (w.png) w.info = png_create_info_struct(w.png);
-  if (!w.info) throw Error(path + ": out of memory for the PNG encoder");
-  if (!write_steps(w, image, png_text, rows)) throw Error(path + ": cannot write PNG: " + w.error.text);
+  encode_to(path, w, image, in);
 
   // Flushed and synced before the rename, so a crash cannot leave an empty file under the name.
   if (std::fflush(w.file) != 0 || ::fsync(::fileno(w.file)) != 0)
@@ -310,6 +356,26 @@ void write_png(const std::string& path, const Image& image, const TextChunks& te
   if (std::rename(temp.path.c_str(), path.c_str()) != 0)
     throw Error(path + ": cannot move the written image into place: " + std::strerror(errno));
   temp.renamed = true;
+}
+
+std::string encode_png(const Image& image, const TextChunks& text) {
+  const std::string name = "PNG in memory";
+  EncodeInput in = prepare_encode(name, image, text);
+  char* buffer = nullptr;
+  size_t size = 0;
+  struct Free {
+    char*& b;
+    ~Free() { std::free(b); }
+  } free_buffer{buffer};  // declared before w: the stream is closed (buffer final) before it is freed
+  {
+    PngWrite w;
+    w.file = ::open_memstream(&buffer, &size);
+    if (!w.file) throw Error(name + ": out of memory");
+    encode_to(name, w, image, in);
+    FILE* file = std::exchange(w.file, nullptr);
+    if (std::fclose(file) != 0) throw Error(name + ": cannot write PNG: " + std::strerror(errno));
+  }
+  return std::string(buffer, size);
 }
 
 }  // namespace diffuse

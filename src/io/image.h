@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,17 @@ Image read_png(const std::string& path);
 // under a temporary name and renamed into place, so a failure never leaves a partial image.
 // Throws Error("<path>: <problem>").
 void write_png(const std::string& path, const Image& image, const TextChunks& text = {});
+
+// read_png for a PNG held in memory (an upload); `name` stands for the path in errors. A header
+// promising more than `max_pixels` is refused before any pixel buffer is allocated.
+Image decode_png(std::string_view bytes, const std::string& name, int64_t max_pixels = int64_t(kMaxImageSide) * kMaxImageSide);
+
+// write_png's bytes, for a PNG sent rather than stored.
+std::string encode_png(const Image& image, const TextChunks& text = {});
+
+// Resamples to width x height with a box filter over each output pixel's footprint (bilinear where
+// enlarging), as A1111's "Just resize" does for img2img inputs of another size.
+Image resize_image(const Image& image, int width, int height);
 
 // The tEXt, zTXt and iTXt chunks of a PNG in file order, decoded to UTF-8 (tEXt and zTXt
 // from Latin-1). Validates the whole file as read_png does.

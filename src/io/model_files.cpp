@@ -84,6 +84,7 @@ void open_single_file(const std::string& path, ModelFiles& m) {
   TensorArchive all = load_single_file(path);
   take_stock(m, all);
   m.file_bytes = fs::file_size(path);
+  m.metadata = all.metadata;
 
   TensorArchive parts[kParts];
   bool open_clip[kParts] = {};

@@ -1,4 +1,5 @@
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct ModelFiles {
   size_t tensor_count = 0;    // tensors in the file(s), used or not
   size_t file_bytes = 0;
   std::vector<std::string> dtypes;  // distinct stored dtypes, e.g. {"F16", "I64"}
+  std::map<std::string, std::string> metadata;  // a single .safetensors file's __metadata__
 };
 
 // Opens a model: a .safetensors or .ckpt single file (told apart by content, not extension),

@@ -80,8 +80,14 @@ TensorArchive load_safetensors(const std::string& path) {
   if (j.is_discarded() || !j.is_object()) fail(path, "header is not a JSON object");
 
   std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
   for (const auto& [name, v] : j.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (v.is_object())
+        for (const auto& [key, value] : v.items())
+          if (value.is_string()) metadata[key] = value.get<std::string>();
+      continue;
+    }
     entries.push_back(parse_entry(path, name, v));
   }
 
@@ -100,6 +106,7 @@ TensorArchive load_safetensors(const std::string& path) {
 
   TensorArchive archive;
   archive.source = path;
+  archive.metadata = std::move(metadata);
   const std::byte* data = file->data() + 8 + header_len;
   for (Entry& e : entries) {
     e.tensor.data = data + e.begin;

@@ -34,6 +34,9 @@ struct TensorArchive {
   std::string source;  // the path, for error messages
   std::map<std::string, StoredTensor> tensors;
   std::vector<std::shared_ptr<const void>> backing;
+  // A safetensors file's __metadata__ (string to string, by the format's rule; other values are
+  // skipped): what its writer said of it, e.g. a model's suited defaults.
+  std::map<std::string, std::string> metadata;
 
   const StoredTensor* find(const std::string& name) const;
   const StoredTensor& at(const std::string& name) const;  // throws Error naming the tensor

@@ -132,8 +132,23 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   result.start_latents = latents.clone();
 
   clock = std::chrono::steady_clock::now();
-  const ModelFn unet = guided_unet(model, cond, added, o.cfg_scale, result.times.unet_calls);
-  result.final_latents = sample(schedule, unet, latents, gen, start, progress);
+  const ModelFn denoiser = guided_unet(model, cond, added, o.cfg_scale, result.times.unet_calls);
+  // The sampler reports a finished evaluation after the model call returns; the wrapper keeps
+  // that call's input and output until then, so the report can carry the predicted x0.
+  const Tensor *last_in = nullptr, *last_out = nullptr;
+  double last_t = 0;
+  Tensor out_kept;
+  const ModelFn unet = [&](const Tensor& x, double t) {
+    out_kept = denoiser(x, t);
+    last_in = &x, last_out = &out_kept, last_t = t;
+    return out_kept;
+  };
+  StepCallback report;
+  if (progress)
+    report = [&](int done, int total) {
+      progress({done, total, predicted_x0(schedule, *last_out, *last_in, last_t)});
+    };
+  result.final_latents = sample(schedule, progress ? unet : denoiser, latents, gen, start, report);
   result.times.sampling = seconds_since(clock);
   return result;
 }

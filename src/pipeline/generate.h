@@ -37,7 +37,13 @@ struct GenerateResult {
   StageTimes times;
 };
 
-using ProgressFn = std::function<void(int done, int total)>;
+// After every UNet evaluation: `done` of `total` evaluations, and the clean latents that
+// evaluation predicts (what a preview shows, and what an interrupted image is made from).
+struct StepProgress {
+  int done, total;
+  const Tensor& denoised;
+};
+using ProgressFn = std::function<void(const StepProgress&)>;
 
 // One image the way diffusers' StableDiffusion(XL)(Img2Img)Pipeline makes it, with a CPU
 // torch.Generator seeded with options.seed. Throws Error for invalid options.

@@ -1,5 +1,7 @@
 #include "sampling/samplers.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "sampling/sampler_common.h"
 
@@ -70,6 +72,14 @@ Tensor sample(const Schedule& s, const ModelFn& model, const Tensor& latents, To
       return sample_unipc(s, denoiser, latents, start);
   }
   throw Error("unhandled sampler kind");
+}
+
+Tensor predicted_x0(const Schedule& s, const Tensor& model_out, const Tensor& model_in, double t) {
+  const auto& table = s.alphas_cumprod;
+  const double at = std::clamp(t, 0.0, double(table.size() - 1));
+  const size_t lo = size_t(at), hi = std::min(lo + 1, table.size() - 1);
+  const float alpha_cumprod = float(table[lo] + (at - double(lo)) * (table[hi] - table[lo]));
+  return vp_x0(s.prediction, model_out, model_in, vp_from_alpha_cumprod(alpha_cumprod));
 }
 
 // Each scheduler class's add_noise at the step img2img starts from: DDPM's

@@ -29,4 +29,9 @@ Tensor sample(const Schedule& schedule, const ModelFn& model, const Tensor& late
 // forward process of the schedule's diffusers class.
 Tensor add_noise(const Schedule& schedule, const Tensor& x0, const Tensor& noise, int start);
 
+// The clean latents the model's output predicts, for a preview: `model_in` is what the model was
+// given at timestep t (unit variance for every sampler: alpha x0 + sigma eps), alpha_cumprod
+// interpolated between integer timesteps for the k-diffusion samplers' fractional ones.
+Tensor predicted_x0(const Schedule& schedule, const Tensor& model_out, const Tensor& model_in, double t);
+
 }  // namespace diffuse

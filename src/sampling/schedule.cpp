@@ -308,7 +308,7 @@ Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& opti
   const bool k_diffusion =
       kind == SamplerKind::Euler || kind == SamplerKind::EulerAncestral || kind == SamplerKind::Heun;
   const bool multistep = kind == SamplerKind::DpmPP2M || kind == SamplerKind::UniPC;
-  if (options.karras && kind != SamplerKind::Euler && kind != SamplerKind::Heun && !multistep)
+  if (options.karras && !sampler_supports_karras(entry.name))
     throw Error(std::string("sampler ") + entry.name +
                 " has no Karras schedule (diffusers 0.27.2 offers it for euler, heun, dpmpp_2m and unipc)");
 
@@ -344,5 +344,10 @@ const std::vector<std::string>& sampler_names() {
 }
 
 std::string sampler_display_name(const std::string& name) { return find_sampler(name).display; }
+
+bool sampler_supports_karras(const std::string& name) {
+  const SamplerKind kind = find_sampler(name).kind;
+  return kind == SamplerKind::Euler || kind == SamplerKind::Heun || kind == SamplerKind::DpmPP2M || kind == SamplerKind::UniPC;
+}
 
 }  // namespace diffuse

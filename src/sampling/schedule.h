@@ -74,5 +74,8 @@ const std::vector<std::string>& sampler_names();
 // A1111's name for a sampler ("Euler a", "DPM++ 2M", ...), for PNG metadata; Karras is
 // written separately as "Schedule type: Karras".
 std::string sampler_display_name(const std::string& name);
+// Whether make_schedule offers the sampler a Karras schedule (diffusers 0.27.2 does for euler,
+// heun, dpmpp_2m and unipc).
+bool sampler_supports_karras(const std::string& name);
 
 }  // namespace diffuse

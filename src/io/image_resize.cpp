@@ -1,0 +1,71 @@
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "io/image.h"
+
+namespace diffuse {
+namespace {
+
+// One axis of a resampling: for each output index, the source indices and their weights
+// (summing to 1). Shrinking averages the output pixel's footprint, fractional edges weighted;
+// enlarging interpolates linearly between pixel centres.
+struct Taps {
+  std::vector<int> first;             // per output index
+  std::vector<std::vector<float>> w;  // per output index, weights from first onwards
+};
+
+Taps axis_taps(int from, int to) {
+  Taps t{std::vector<int>(size_t(to)), std::vector<std::vector<float>>(size_t(to))};
+  const double scale = double(from) / to;
+  for (int o = 0; o < to; ++o) {
+    if (scale > 1.0) {
+      const double lo = o * scale, hi = (o + 1) * scale;
+      const int a = int(std::floor(lo)), b = std::min(from, int(std::ceil(hi)));
+      t.first[size_t(o)] = a;
+      for (int i = a; i < b; ++i)
+        t.w[size_t(o)].push_back(float((std::min(hi, i + 1.0) - std::max(lo, double(i))) / scale));
+    } else {
+      const double c = std::clamp((o + 0.5) * scale - 0.5, 0.0, double(from - 1));
+      const int a = std::min(int(c), from - 1), b = std::min(a + 1, from - 1);
+      const float f = float(c - a);
+      t.first[size_t(o)] = a;
+      t.w[size_t(o)] = b == a ? std::vector<float>{1.0f} : std::vector<float>{1.0f - f, f};
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+Image resize_image(const Image& image, int width, int height) {
+  if (width < 1 || height < 1 || width > kMaxImageSide || height > kMaxImageSide)
+    throw Error("cannot resize to " + std::to_string(width) + "x" + std::to_string(height));
+  if (image.width < 1 || image.height < 1 || image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
+    throw Error("cannot resize an empty or malformed image");
+  if (image.width == width && image.height == height) return image;
+  const Taps xs = axis_taps(image.width, width), ys = axis_taps(image.height, height);
+  // Rows first into floats, then columns: separable, so each pass is a short weighted sum.
+  std::vector<float> rows(size_t(image.height) * size_t(width) * 3);
+  for (int y = 0; y < image.height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        float sum = 0;
+        for (size_t k = 0; k < xs.w[size_t(x)].size(); ++k)
+          sum += xs.w[size_t(x)][k] * image.rgb[(size_t(y) * size_t(image.width) + size_t(xs.first[size_t(x)]) + k) * 3 + size_t(c)];
+        rows[(size_t(y) * size_t(width) + size_t(x)) * 3 + size_t(c)] = sum;
+      }
+  Image out{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        float sum = 0;
+        for (size_t k = 0; k < ys.w[size_t(y)].size(); ++k)
+          sum += ys.w[size_t(y)][k] * rows[((size_t(ys.first[size_t(y)]) + k) * size_t(width) + size_t(x)) * 3 + size_t(c)];
+        out.rgb[(size_t(y) * size_t(width) + size_t(x)) * 3 + size_t(c)] = uint8_t(std::clamp(std::lround(sum), 0L, 255L));
+      }
+  return out;
+}
+
+}  // namespace diffuse

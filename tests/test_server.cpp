@@ -1,0 +1,437 @@
+// `diffuse serve` as its clients use it: every A1111 and OpenAI endpoint against a running server
+// on the tiny fixture model, the shapes checked field by field, the PNGs decoded and their
+// parameters read back, the images equal to the pipeline's own; progress, interrupt, a full
+// queue, a client that leaves, and SIGTERM.
+#include <signal.h>
+
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "golden.h"
+#include "io/generation_parameters.h"
+#include "io/image.h"
+#include "pipeline/generate.h"
+#include "server/base64.h"
+#include "server_process.h"
+
+namespace diffuse {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+using namespace std::chrono_literals;
+
+std::vector<std::string> server_args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"-m", testing::fixture("sd1-tiny/model.safetensors"), "--precision", "fp32", "--max-steps", "1000"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+httplib::Client client(const ServerProcess& server, int read_timeout_s = 300) {
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_read_timeout(read_timeout_s, 0);
+  c.set_connection_timeout(10, 0);
+  return c;
+}
+
+struct Answer {
+  int status = 0;
+  json body;
+  std::string retry_after;
+};
+
+Answer post(const ServerProcess& server, const std::string& path, const json& body, int read_timeout_s = 300) {
+  auto c = client(server, read_timeout_s);
+  const auto res = c.Post(path, body.dump(), "application/json");
+  if (!res) return {};
+  return {res->status, json::parse(res->body, nullptr, false), res->get_header_value("Retry-After")};
+}
+
+Answer get(const ServerProcess& server, const std::string& path) {
+  auto c = client(server);
+  const auto res = c.Get(path);
+  if (!res) return {};
+  return {res->status, json::parse(res->body, nullptr, false), ""};
+}
+
+Image decode(const json& b64) { return decode_png(server::base64_decode(b64.get<std::string>(), "test"), "test"); }
+
+// The PNG's "parameters" chunk, read back the way A1111 reads it.
+GenerationParameters parameters_of(const json& b64) {
+  const std::string path = ::testing::TempDir() + "/server_image.png";
+  const std::string png = server::base64_decode(b64.get<std::string>(), "test");
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(png.data(), 1, png.size(), f);
+  std::fclose(f);
+  for (const auto& [key, value] : read_png_text(path))
+    if (key == "parameters") return parse_parameters(value);
+  ADD_FAILURE() << "the PNG has no parameters chunk";
+  return {};
+}
+
+// Waits until the running job has made `steps` evaluations (or the deadline passes).
+json wait_for_step(const ServerProcess& server, int steps, std::chrono::seconds timeout = 120s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  json p;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const Answer a = get(server, "/sdapi/v1/progress");
+    if (a.status != 200) {
+      ADD_FAILURE() << "progress answered " << a.status << ": " << a.body.dump();
+      return p;
+    }
+    p = a.body;
+    if (p["state"]["sampling_step"].get<int>() >= steps) return p;
+    std::this_thread::sleep_for(50ms);
+  }
+  ADD_FAILURE() << "the job did not reach step " << steps << ": " << p.dump();
+  return p;
+}
+
+const StableDiffusion& tiny_model() {
+  static const auto model = StableDiffusion::load(testing::fixture("sd1-tiny/model.safetensors"));
+  return *model;
+}
+
+class ServerApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(server_args()); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static ServerProcess* server_;
+};
+ServerProcess* ServerApi::server_ = nullptr;
+
+TEST_F(ServerApi, ListsWhatA1111ClientsRead) {
+  EXPECT_EQ(get(*server_, "/internal/ping").status, 200);
+
+  const json samplers = get(*server_, "/sdapi/v1/samplers").body;
+  std::vector<std::string> names;
+  for (const json& s : samplers) {
+    names.push_back(s["name"]);
+    EXPECT_TRUE(s["aliases"].is_array()) << s.dump();
+    EXPECT_TRUE(s["options"].is_object()) << s.dump();
+  }
+  for (const char* expected : {"Euler a", "Euler", "Heun", "DDIM", "PLMS", "DPM++ 2M", "DPM++ 2M Karras", "LCM", "UniPC"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+
+  const json schedulers = get(*server_, "/sdapi/v1/schedulers").body;
+  ASSERT_EQ(schedulers.size(), 2u);
+  EXPECT_EQ(schedulers[0]["label"], "Automatic");
+  EXPECT_EQ(schedulers[1]["label"], "Karras");
+
+  const json models = get(*server_, "/sdapi/v1/sd-models").body;
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0]["title"], "model.safetensors");
+  EXPECT_EQ(models[0]["model_name"], "model");
+
+  EXPECT_EQ(get(*server_, "/sdapi/v1/options").body["sd_model_checkpoint"], "model.safetensors");
+  EXPECT_EQ(post(*server_, "/sdapi/v1/options", {{"sd_model_checkpoint", "model"}, {"samples_format", "png"}}).status, 200);
+  EXPECT_EQ(get(*server_, "/sdapi/v1/options").body["samples_format"], "png");
+  const Answer other = post(*server_, "/sdapi/v1/options", {{"sd_model_checkpoint", "sdxl.safetensors"}});
+  EXPECT_EQ(other.status, 400);
+  EXPECT_EQ(other.body["field"], "sd_model_checkpoint");
+
+  const json flags = get(*server_, "/sdapi/v1/cmd-flags").body;
+  EXPECT_EQ(flags["port"], server_->port());
+  EXPECT_EQ(flags["listen"], false);
+
+  const json defaults = get(*server_, "/diffuse/v1/defaults").body;
+  EXPECT_EQ(defaults["width"], 512);  // the SD1 family's native size: the tiny model says no other
+  EXPECT_EQ(defaults["sampler_name"], "PLMS");
+}
+
+TEST_F(ServerApi, ServesThePage) {
+  auto c = client(*server_);
+  const auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("app.js"), std::string::npos);
+  const auto script = c.Get("/app.js");
+  ASSERT_TRUE(script);
+  EXPECT_NE(script->get_header_value("Content-Type").find("javascript"), std::string::npos);
+  EXPECT_GT(script->body.size(), 1000u);
+}
+
+TEST_F(ServerApi, Txt2ImgAnswersInA1111sShapeWithThePipelinesImages) {
+  const Answer a = post(*server_, "/sdapi/v1/txt2img",
+                        {{"prompt", "a red circle"}, {"negative_prompt", "blurry"}, {"seed", 11}, {"steps", 4}, {"cfg_scale", 5},
+                         {"width", 64}, {"height", 64}, {"sampler_name", "Euler a"}, {"batch_size", 2}, {"n_iter", 1},
+                         {"denoising_strength", 0.3}, {"some_field_a1111_has", true}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(a.body["images"].size(), 2u);
+
+  const json& p = a.body["parameters"];
+  EXPECT_EQ(p["prompt"], "a red circle");
+  EXPECT_EQ(p["negative_prompt"], "blurry");
+  EXPECT_EQ(p["seed"], 11);
+  EXPECT_EQ(p["steps"], 4);
+  EXPECT_EQ(p["cfg_scale"], 5.0);
+  EXPECT_EQ(p["width"], 64);
+  EXPECT_EQ(p["height"], 64);
+  EXPECT_EQ(p["sampler_name"], "Euler a");
+  EXPECT_EQ(p["batch_size"], 2);
+
+  const json info = json::parse(a.body["info"].get<std::string>());
+  EXPECT_EQ(info["seed"], 11);
+  EXPECT_EQ(info["all_seeds"], json({11, 12}));
+  EXPECT_EQ(info["prompt"], "a red circle");
+  EXPECT_EQ(info["sampler_name"], "Euler a");
+  EXPECT_EQ(info["steps"], 4);
+  EXPECT_EQ(info["cfg_scale"], 5.0);
+  EXPECT_EQ(info["width"], 64);
+  ASSERT_EQ(info["infotexts"].size(), 2u);
+  EXPECT_EQ(info["interrupted"], false);
+
+  GenerateOptions o;
+  o.prompt = "a red circle";
+  o.negative_prompt = "blurry";
+  o.steps = 4;
+  o.cfg_scale = 5;
+  o.width = o.height = 64;
+  o.sampler = "euler_a";
+  for (int i = 0; i < 2; ++i) {
+    const Image image = decode(a.body["images"][size_t(i)]);
+    const GenerationParameters read = parameters_of(a.body["images"][size_t(i)]);
+    EXPECT_EQ(read.seed, 11 + i);
+    EXPECT_EQ(read.steps, 4);
+    EXPECT_EQ(read.sampler, "Euler a");
+    EXPECT_EQ(read.prompt, "a red circle");
+    EXPECT_EQ(read.negative_prompt, "blurry");
+    EXPECT_EQ(read.model, "model.safetensors");
+    EXPECT_EQ(format_parameters(read), info["infotexts"][size_t(i)].get<std::string>());
+    o.seed = 11 + i;
+    const Image expected = generate(tiny_model(), o).image;
+    ASSERT_EQ(image.width, 64);
+    ASSERT_EQ(image.height, 64);
+    EXPECT_EQ(image.rgb, expected.rgb) << "image " << i << " differs from the pipeline's for the same options";
+  }
+}
+
+TEST_F(ServerApi, SamplerNamesAndSchedulersMapToTheSameGeneration) {
+  const json base{{"prompt", "x"}, {"seed", 3}, {"steps", 3}, {"width", 64}, {"height", 64}};
+  json karras_name = base, karras_scheduler = base;
+  karras_name["sampler_name"] = "DPM++ 2M Karras";
+  karras_scheduler["sampler_name"] = "dpmpp_2m";
+  karras_scheduler["scheduler"] = "Karras";
+  const Answer a = post(*server_, "/sdapi/v1/txt2img", karras_name), b = post(*server_, "/sdapi/v1/txt2img", karras_scheduler);
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(b.status, 200) << b.body.dump();
+  EXPECT_EQ(a.body["images"], b.body["images"]);
+  EXPECT_EQ(a.body["parameters"]["scheduler"], "Karras");
+}
+
+TEST_F(ServerApi, Img2ImgTakesABase64PngAndResizesIt) {
+  Image init{48, 32, std::vector<uint8_t>(48 * 32 * 3)};
+  for (size_t i = 0; i < init.rgb.size(); ++i) init.rgb[i] = uint8_t(i * 7);
+  const std::string png = "data:image/png;base64," + server::base64_encode(encode_png(init));
+  const Answer a = post(*server_, "/sdapi/v1/img2img",
+                        {{"prompt", "a blue square"}, {"init_images", {png}}, {"denoising_strength", 0.5}, {"seed", 5},
+                         {"steps", 4}, {"width", 64}, {"height", 64}, {"sampler_name", "DDIM"}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(a.body["images"].size(), 1u);
+  EXPECT_EQ(a.body["parameters"]["denoising_strength"], 0.5);
+  EXPECT_EQ(parameters_of(a.body["images"][0]).strength, 0.5);
+
+  GenerateOptions o;
+  o.prompt = "a blue square";
+  o.seed = 5;
+  o.steps = 4;
+  o.cfg_scale = 7.5;  // the model's default: the request names none
+  o.width = o.height = 64;
+  o.sampler = "ddim";
+  o.strength = 0.5;
+  o.init_image = resize_image(init, 64, 64);
+  EXPECT_EQ(decode(a.body["images"][0]).rgb, generate(tiny_model(), o).image.rgb);
+
+  const Answer missing = post(*server_, "/sdapi/v1/img2img", {{"prompt", "x"}, {"width", 64}, {"height", 64}});
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(missing.body["field"], "init_images");
+}
+
+TEST_F(ServerApi, BadRequestsNameTheField) {
+  const json good{{"prompt", "x"}, {"steps", 2}, {"width", 64}, {"height", 64}};
+  const std::vector<std::pair<json, std::string>> cases{
+      {{{"width", 100}}, "width"},          {{{"height", -64}}, "height"},      {{{"steps", 0}}, "steps"},
+      {{{"steps", 5000}}, "steps"},         {{{"steps", 2.5}}, "steps"},        {{{"steps", "20"}}, "steps"},
+      {{{"seed", "abc"}}, "seed"},          {{{"cfg_scale", "x"}}, "cfg_scale"}, {{{"sampler_name", "Nope"}}, "sampler_name"},
+      {{{"scheduler", "Exponential"}}, "scheduler"}, {{{"sampler_name", "Euler a"}, {"scheduler", "Karras"}}, "scheduler"}, {{{"batch_size", 100}}, "batch_size"}, {{{"prompt", 5}}, "prompt"},
+      {{{"width", 8192}, {"height", 8192}}, "width"},
+  };
+  for (const auto& [change, field] : cases) {
+    json body = good;
+    body.update(change);
+    const Answer a = post(*server_, "/sdapi/v1/txt2img", body);
+    EXPECT_EQ(a.status, 400) << body.dump();
+    EXPECT_EQ(a.body["field"], field) << a.body.dump();
+    EXPECT_FALSE(a.body["detail"].get<std::string>().empty());
+  }
+  auto c = client(*server_);
+  const auto broken = c.Post("/sdapi/v1/txt2img", "{\"prompt\": ", "application/json");
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->status, 400);
+  EXPECT_NE(broken->body.find("not valid JSON"), std::string::npos);
+  const Answer bad_image = post(*server_, "/sdapi/v1/img2img", {{"prompt", "x"}, {"init_images", {"@@@"}}, {"width", 64}, {"height", 64}});
+  EXPECT_EQ(bad_image.status, 400);
+  EXPECT_EQ(bad_image.body["field"], "init_images");
+}
+
+TEST_F(ServerApi, ProgressMovesWithAPreviewAndInterruptReturnsWhatWasMade) {
+  auto job = std::async(std::launch::async, [] {
+    return post(*server_, "/sdapi/v1/txt2img", {{"prompt", "x"}, {"seed", 1}, {"steps", 1000}, {"width", 64}, {"height", 64}, {"sampler_name", "Euler"}});
+  });
+  const json first = wait_for_step(*server_, 2);
+  const json later = wait_for_step(*server_, first["state"]["sampling_step"].get<int>() + 3);
+  EXPECT_GT(first["progress"].get<double>(), 0.0);
+  EXPECT_LT(first["progress"].get<double>(), later["progress"].get<double>());
+  EXPECT_LE(later["progress"].get<double>(), 1.0);
+  EXPECT_GT(later["eta_relative"].get<double>(), 0.0);
+  EXPECT_EQ(later["state"]["sampling_steps"], 1000);
+  EXPECT_EQ(later["state"]["job_count"], 1);
+  const Image preview = decode(later["current_image"]);
+  EXPECT_EQ(preview.width, 8);  // one pixel per latent pixel
+  EXPECT_TRUE(get(*server_, "/sdapi/v1/progress?skip_current_image=true").body["current_image"].is_null());
+
+  ASSERT_EQ(post(*server_, "/sdapi/v1/interrupt", json::object()).status, 200);
+  const Answer a = job.get();
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(a.body["images"].size(), 1u);
+  EXPECT_EQ(decode(a.body["images"][0]).width, 64);
+  EXPECT_EQ(json::parse(a.body["info"].get<std::string>())["interrupted"], true);
+
+  const json idle = get(*server_, "/sdapi/v1/progress").body;
+  EXPECT_EQ(idle["progress"], 0.0);
+  EXPECT_EQ(idle["state"]["job_count"], 0);
+}
+
+TEST_F(ServerApi, SkipFinishesTheCurrentImageAndGoesOn) {
+  auto job = std::async(std::launch::async, [] {
+    return post(*server_, "/sdapi/v1/txt2img", {{"prompt", "x"}, {"seed", 1}, {"steps", 60}, {"width", 64}, {"height", 64}, {"batch_size", 2}, {"sampler_name", "Euler"}});
+  });
+  wait_for_step(*server_, 2);
+  ASSERT_EQ(post(*server_, "/sdapi/v1/skip", json::object()).status, 200);
+  const Answer a = job.get();
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body["images"].size(), 2u);
+  EXPECT_EQ(json::parse(a.body["info"].get<std::string>())["interrupted"], false);
+}
+
+TEST_F(ServerApi, OpenAIGenerationsAndModels) {
+  const Answer a = post(*server_, "/v1/images/generations",
+                        {{"model", "dall-e-3"}, {"prompt", "a cat"}, {"n", 2}, {"size", "64x64"}, {"response_format", "b64_json"}, {"steps", 3}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_TRUE(a.body["created"].is_number_integer());
+  ASSERT_EQ(a.body["data"].size(), 2u);
+  for (const json& d : a.body["data"]) {
+    EXPECT_EQ(decode(d["b64_json"]).width, 64);
+    EXPECT_EQ(d["revised_prompt"], "a cat");
+  }
+  EXPECT_NE(parameters_of(a.body["data"][0]["b64_json"]).seed, 0);
+
+  const Answer url = post(*server_, "/v1/images/generations", {{"prompt", "a cat"}, {"response_format", "url"}});
+  EXPECT_EQ(url.status, 400);
+  EXPECT_EQ(url.body["error"]["param"], "response_format");
+  EXPECT_EQ(url.body["error"]["type"], "invalid_request_error");
+  EXPECT_FALSE(url.body["error"]["message"].get<std::string>().empty());
+  EXPECT_TRUE(url.body["error"].contains("code"));
+
+  const Answer size = post(*server_, "/v1/images/generations", {{"prompt", "a cat"}, {"size", "big"}});
+  EXPECT_EQ(size.status, 400);
+  EXPECT_EQ(size.body["error"]["param"], "size");
+  EXPECT_EQ(post(*server_, "/v1/images/generations", {{"size", "64x64"}}).body["error"]["param"], "prompt");
+
+  const json models = get(*server_, "/v1/models").body;
+  EXPECT_EQ(models["object"], "list");
+  EXPECT_EQ(models["data"][0]["id"], "model.safetensors");
+  EXPECT_EQ(models["data"][0]["object"], "model");
+}
+
+TEST_F(ServerApi, OpenAIEditsRunImg2ImgOnTheUploadedPng) {
+  Image init{64, 64, std::vector<uint8_t>(64 * 64 * 3, 200)};
+  httplib::MultipartFormDataItems form{{"image", encode_png(init), "in.png", "image/png"},
+                                       {"prompt", "a green star", "", ""},
+                                       {"n", "1", "", ""},
+                                       {"seed", "9", "", ""},
+                                       {"steps", "4", "", ""}};
+  auto c = client(*server_);
+  const auto res = c.Post("/v1/images/edits", form);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json body = json::parse(res->body);
+  ASSERT_EQ(body["data"].size(), 1u);
+  const GenerationParameters p = parameters_of(body["data"][0]["b64_json"]);
+  EXPECT_EQ(p.prompt, "a green star");
+  EXPECT_EQ(p.seed, 9);
+  EXPECT_EQ(p.strength, 0.75);
+
+  httplib::MultipartFormDataItems masked = form;
+  masked.push_back({"mask", encode_png(init), "mask.png", "image/png"});
+  const auto refused = c.Post("/v1/images/edits", masked);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_EQ(json::parse(refused->body)["error"]["param"], "mask");
+  const auto not_png = c.Post("/v1/images/edits", httplib::MultipartFormDataItems{{"image", "GIF89a...", "a.gif", "image/gif"}, {"prompt", "x", "", ""}});
+  ASSERT_TRUE(not_png);
+  EXPECT_EQ(not_png->status, 400);
+  EXPECT_EQ(json::parse(not_png->body)["error"]["param"], "image");
+}
+
+TEST(ServerQueue, AFullQueueAnswers503AndALeavingClientFreesItsPlace) {
+  ServerProcess server(server_args({"--queue-size", "1"}));
+  const json endless{{"prompt", "x"}, {"steps", 1000}, {"width", 64}, {"height", 64}, {"sampler_name", "Euler"}};
+  auto running = std::async(std::launch::async, [&] { return post(server, "/sdapi/v1/txt2img", endless); });
+  wait_for_step(server, 1);
+
+  // A client that gives up after a second leaves the queue's one place free again.
+  const Answer gave_up = post(server, "/sdapi/v1/txt2img", {{"prompt", "y"}, {"steps", 2}, {"width", 64}, {"height", 64}}, 1);
+  EXPECT_EQ(gave_up.status, 0);  // no answer: the client timed out
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (get(server, "/sdapi/v1/progress").body["state"]["job_count"] != 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(get(server, "/sdapi/v1/progress").body["state"]["job_count"], 1) << "the left client's job is still queued";
+
+  auto queued = std::async(std::launch::async, [&] {
+    return post(server, "/sdapi/v1/txt2img", {{"prompt", "y"}, {"steps", 2}, {"width", 64}, {"height", 64}});
+  });
+  while (get(server, "/sdapi/v1/progress").body["state"]["job_count"] != 2 && std::chrono::steady_clock::now() < deadline + 10s)
+    std::this_thread::sleep_for(50ms);
+  const Answer full = post(server, "/sdapi/v1/txt2img", {{"prompt", "z"}, {"steps", 2}, {"width", 64}, {"height", 64}});
+  EXPECT_EQ(full.status, 503);
+  EXPECT_FALSE(full.retry_after.empty());
+  EXPECT_GE(std::stoi(full.retry_after.empty() ? "0" : full.retry_after), 1);
+  EXPECT_NE(full.body["detail"].get<std::string>().find("queue is full"), std::string::npos);
+  const Answer openai_full = post(server, "/v1/images/generations", {{"prompt", "z"}, {"size", "64x64"}});
+  EXPECT_EQ(openai_full.status, 503);
+  EXPECT_EQ(openai_full.body["error"]["type"], "server_error");
+
+  post(server, "/sdapi/v1/interrupt", json::object());
+  EXPECT_EQ(running.get().status, 200);
+  EXPECT_EQ(queued.get().status, 200);
+  EXPECT_NE(server.log().find("cancelled (client gone)"), std::string::npos) << server.log();
+}
+
+TEST(ServerShutdown, SigtermFinishesTheRunningJobAndExitsZero) {
+  ServerProcess server(server_args());
+  auto running = std::async(std::launch::async, [&] {
+    return post(server, "/sdapi/v1/txt2img", {{"prompt", "x"}, {"steps", 1000}, {"width", 64}, {"height", 64}, {"sampler_name", "Euler"}});
+  });
+  wait_for_step(server, 1);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+  const Answer a = running.get();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body["images"].size(), 1u);
+  const std::string log = server.log();
+  EXPECT_NE(log.find("POST /sdapi/v1/txt2img 200"), std::string::npos) << log;
+  EXPECT_NE(log.find("job 1: seed"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace diffuse
