@@ -267,6 +267,71 @@ TEST(Cli, BadInputIsRefusedClearly) {
   expect_clean_failure(run(tiny_generate({"--sampling-method", "warp_drive"})), "warp_drive", 2);
 }
 
+// --- a model's own defaults (safetensors __metadata__) and the built-in model ---------------------
+
+// sd1-tiny/model.safetensors with `metadata` as its __metadata__.
+fs::path tiny_with_metadata(const std::string& name, const nlohmann::json& metadata) {
+  const std::string bytes = slurp(fixture("sd1-tiny/model.safetensors"));
+  uint64_t length = 0;
+  for (int i = 7; i >= 0; --i) length = length << 8 | uint8_t(bytes[size_t(i)]);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, length));
+  header["__metadata__"] = metadata;
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the tensors stay 8-byte aligned
+  std::string head(8, '\0');
+  for (int i = 0; i < 8; ++i) head[size_t(i)] = char(uint64_t(text.size()) >> (8 * i) & 0xFF);
+  const fs::path path = scratch_dir() / name;
+  std::ofstream(path, std::ios::binary) << head << text << bytes.substr(8 + length);
+  return path;
+}
+
+TEST(Cli, DefaultsComeFromTheModelsMetadata) {
+  const fs::path model = tiny_with_metadata("with-defaults.safetensors",
+                                            {{"diffuse.default_width", "64"}, {"diffuse.default_height", "128"},
+                                             {"diffuse.default_steps", "3"}, {"diffuse.default_cfg_scale", "2.5"},
+                                             {"diffuse.default_sampler", "euler"}, {"diffuse.name", "tiny-test"}});
+  const fs::path out = scratch_dir() / "defaults.png";
+  const CliRun r = run({"generate", "-m", model.string(), "-p", "x", "-o", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const Image image = read_png(out.string());
+  EXPECT_EQ(image.width, 64);
+  EXPECT_EQ(image.height, 128);
+  const GenerationParameters p = parse_parameters(read_png_text(out.string()).at(0).second);
+  EXPECT_EQ(p.steps, 3);
+  EXPECT_EQ(p.cfg_scale, 2.5);
+  EXPECT_EQ(p.sampler, "Euler");
+  const CliRun flags = run({"generate", "-m", model.string(), "-p", "x", "--steps", "2", "--cfg-scale", "4", "-o", out.string()});
+  ASSERT_EQ(flags.status, 0) << flags.err;
+  const GenerationParameters given = parse_parameters(read_png_text(out.string()).at(0).second);
+  EXPECT_EQ(given.steps, 2);
+  EXPECT_EQ(given.cfg_scale, 4.0);
+  const CliRun info = run({"info", model.string()});
+  EXPECT_NE(info.out.find("name: tiny-test"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("defaults: 64x128, 3 steps, sampler euler, CFG scale 2.5"), std::string::npos) << info.out;
+
+  const fs::path bad = tiny_with_metadata("bad-defaults.safetensors", {{"diffuse.default_steps", "many"}});
+  expect_clean_failure(run({"generate", "-m", bad.string(), "-p", "x", "-o", out.string()}), "diffuse.default_steps");
+  const fs::path bad_sampler = tiny_with_metadata("bad-sampler.safetensors", {{"diffuse.default_sampler", "warp_drive"}});
+  expect_clean_failure(run({"info", bad_sampler.string()}), "warp_drive");
+}
+
+TEST(Cli, WithoutAModelTheBuiltInOneIsUsed) {
+  const fs::path model = tiny_with_metadata("builtin.safetensors", {{"diffuse.default_width", "64"}, {"diffuse.default_height", "64"},
+                                                                    {"diffuse.default_steps", "2"}});
+  const std::string env = "DIFFUSE_DEFAULT_MODEL=" + quote(model.string()) + " ";
+  const fs::path out = scratch_dir() / "builtin.png";
+  const std::string cmd = env + quote(DIFFUSE_CLI) + " generate -p x -o " + quote(out.string()) + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(parse_parameters(read_png_text(out.string()).at(0).second).model, "builtin.safetensors");
+  const fs::path info_out = scratch_dir() / "builtin-info.txt";
+  ASSERT_EQ(std::system((env + quote(DIFFUSE_CLI) + " info >" + quote(info_out.string())).c_str()), 0);
+  EXPECT_NE(slurp(info_out).find("default model: " + model.string()), std::string::npos) << slurp(info_out);
+  const std::string missing = "DIFFUSE_DEFAULT_MODEL=/nonexistent/demo.safetensors " + quote(DIFFUSE_CLI) + " info >/dev/null 2>&1";
+  // Falls back to the shipped model when the variable names nothing; fails only if none exists.
+  const int status = std::system(missing.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) < 2) << status;
+}
+
 TEST(Cli, UsageErrorsExit2WithHelp) {
   const CliRun unknown = run({"frobnicate"});
   EXPECT_EQ(unknown.status, 2);
