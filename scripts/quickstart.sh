@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Sets up, builds, and makes a first image with the tiny test model shipped in tests/fixtures.
+# Sets up, builds, and makes a first image with the built-in demo model (models/demo.safetensors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-echo "Generating with tests/fixtures/sd1-tiny: its weights are RANDOM, so the image is noise-like by design."
-echo "For a real picture, pass a real checkpoint with -m (see README)."
-./build/diffuse generate -m tests/fixtures/sd1-tiny/model.safetensors \
-  -p "cute magical flying elephant, fantasy art, golden color" -W 64 -H 64 --steps 20 -o quickstart.png
+./build/diffuse generate -p "a red circle on a blue background" -o quickstart.png
 ./build/diffuse info quickstart.png
+echo "quickstart.png: 64x64, from the built-in demo model. Real checkpoints: ./build/diffuse generate -m MODEL (see README)."

@@ -56,6 +56,7 @@ int run_generate(const GenerateFlags& f) {
   const std::string model_path = f.model.empty() ? default_model_path() : f.model;
   auto model = StableDiffusion::load(model_path, load);
   const UsageDefaults usage = usage_defaults(model->files(), model->family());
+  if (f.threads <= 0) set_num_threads(usage.threads);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock).count();
 
   GenerateOptions o;
@@ -136,7 +137,7 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--strength", f->strength, "img2img strength in (0, 1]")->capture_default_str();
   cmd->add_option("-b,--batch-count", f->batch_count, "Images to make; image i uses seed + i")
       ->capture_default_str()->check(CLI::Range(1, 10000));
-  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores; 1 for a tiny model such as the built-in one)");
   cmd->add_option("-o,--output", f->output, "Output PNG (batches: name_1.png, name_2.png, ...)")->capture_default_str();
   cmd->add_option("--rng", f->rng, "Noise generator: cpu = torch CPU generator, as diffusers")
       ->capture_default_str()->check(CLI::IsMember({"cpu"}));

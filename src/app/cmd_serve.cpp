@@ -28,6 +28,7 @@ int run_serve(ServeFlags f) {
   const std::string model_path = f.model.empty() ? default_model_path() : f.model;
   auto model = StableDiffusion::load(model_path, load);
   const UsageDefaults usage = usage_defaults(model->files(), model->family());
+  if (f.threads <= 0) set_num_threads(usage.threads);
   server::ServeOptions& o = f.serve;
   o.model_name = std::filesystem::path(model_path).filename().string();
   o.limits.max_body_bytes = size_t(f.max_body_mb) << 20;
@@ -48,7 +49,7 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("-m,--model", f->model, "Checkpoint: .safetensors, .ckpt, or a diffusers folder (default: the built-in demo model)");
   cmd->add_option("--host", o.host, "Address to listen on (another than loopback exposes the server)")->capture_default_str();
   cmd->add_option("--port", o.port, "Port (0: any free one)")->capture_default_str()->check(CLI::Range(0, 65535));
-  cmd->add_option("-t,--threads", f->threads, "Threads for generation (default: all cores)");
+  cmd->add_option("-t,--threads", f->threads, "Threads for generation (default: all cores; 1 for a tiny model such as the built-in one)");
   cmd->add_option("--precision", f->precision, "Compute precision: fp32, bf16, auto")
       ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_option("--queue-size", o.limits.queue_size, "Requests that may wait behind the running one; more get 503")

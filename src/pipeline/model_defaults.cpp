@@ -45,6 +45,13 @@ UsageDefaults usage_defaults(const ModelFiles& files, Family family) {
   d.sampler = text(files, "diffuse.default_sampler");
   if (d.sampler.empty()) d.sampler = f.default_sampler;
   sampler_display_name(d.sampler);  // an Error naming the valid samplers for an unknown one
+  int64_t unet_parameters = 0;
+  for (const auto& [name, tensor] : files.unet.tensors) {
+    int64_t n = 1;
+    for (const int64_t dim : tensor.shape) n *= dim;
+    unet_parameters += n;
+  }
+  d.threads = unet_parameters < 20'000'000 ? 1 : 0;
   d.name = text(files, "diffuse.name");
   d.description = text(files, "diffuse.description");
   return d;
