@@ -109,15 +109,10 @@ void generate_images(const httplib::Request& req, httplib::Response& res, Server
 
 json progress_json(const ServerContext& ctx, bool with_image) {
   const QueueProgress p = ctx.jobs.progress();
-  double progress = 0, eta = 0;
-  if (p.running && p.steps > 0) {
-    progress = (p.image + double(p.step) / p.steps) / p.images;
-    eta = p.elapsed / progress - p.elapsed;
-  }
   json current = nullptr;
   if (with_image && p.running && p.denoised.shape().size() == 4) current = base64_encode(encode_png(ctx.preview.render(p.denoised)));
-  return {{"progress", progress},
-          {"eta_relative", eta},
+  return {{"progress", p.fraction()},
+          {"eta_relative", p.eta()},
           {"state",
            {{"skipped", p.skipped},
             {"interrupted", p.interrupted},

@@ -129,7 +129,7 @@ int serve(const StableDiffusion& model, const ServeOptions& o) {
   // After the bind, so that a taken port fails at once; before listening, so that no request waits on it.
   const LatentPreview preview = LatentPreview::fit(model);
 
-  JobQueue jobs(model, o.model_name, o.limits.queue_size);
+  JobQueue jobs(model, o.limits.queue_size);
   ServerContext ctx{model, o.model_name, o.limits, o.defaults, jobs, preview, {}, {{"sd_model_checkpoint", o.model_name}}};
 
   // Each waiting request holds a thread: room for a full queue, the running job and the

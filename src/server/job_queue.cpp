@@ -21,8 +21,8 @@ void Job::finish(JobOutput output) {
   done_.notify_all();
 }
 
-JobQueue::JobQueue(const StableDiffusion& model, std::string model_name, int capacity)
-    : model_(model), model_name_(std::move(model_name)), capacity_(capacity), worker_([this] { work(); }) {}
+JobQueue::JobQueue(const StableDiffusion& model, int capacity)
+    : model_(model), capacity_(capacity), worker_([this] { work(); }) {}
 
 JobQueue::~JobQueue() { shutdown(); }
 
@@ -73,9 +73,7 @@ QueueProgress JobQueue::progress() const {
 
 double JobQueue::eta_seconds() const {
   const QueueProgress p = progress();
-  if (!p.running || p.steps == 0) return p.running ? 10.0 : 0.0;
-  const double done = (p.image + double(p.step) / p.steps) / p.images;
-  return p.elapsed / done - p.elapsed;
+  return p.running && p.fraction() == 0 ? 10.0 : p.eta();  // a job not yet at its first step: a guess
 }
 
 void JobQueue::shutdown() {

@@ -53,6 +53,10 @@ struct QueueProgress {
   double elapsed = 0;         // seconds since the running job started
   bool interrupted = false, skipped = false;
   Tensor denoised;  // the latest predicted latents (empty before the first evaluation)
+
+  // The running job's share done, 0..1 (A1111's progress), and the seconds it likely still needs.
+  double fraction() const { return running && steps > 0 ? (image + double(step) / steps) / images : 0.0; }
+  double eta() const { return fraction() > 0 ? elapsed / fraction() - elapsed : 0.0; }
 };
 
 // A bounded FIFO of generation jobs and one worker that runs them on the loaded model, one at a
@@ -60,7 +64,7 @@ struct QueueProgress {
 // make both slower and double the activation memory.
 class JobQueue {
  public:
-  JobQueue(const StableDiffusion& model, std::string model_name, int capacity);
+  JobQueue(const StableDiffusion& model, int capacity);
   ~JobQueue();
 
   // Queues a request (seed already resolved); throws QueueFull when `capacity` jobs are waiting,
@@ -81,15 +85,12 @@ class JobQueue {
   // Interrupts the running job, fails the queued ones and stops the worker.
   void shutdown();
 
-  const std::string& model_name() const { return model_name_; }
-
  private:
   struct Stopped {};  // thrown from the progress callback to end a sampling early
   void work();
   JobOutput run(Job& job);
 
   const StableDiffusion& model_;
-  const std::string model_name_;
   const int capacity_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
