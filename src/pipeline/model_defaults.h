@@ -17,7 +17,7 @@ struct UsageDefaults {
   std::string sampler;  // diffuse's name, e.g. "pndm"
   std::string name, description;  // empty unless the metadata names them
   // 1 for a UNet under 20 M parameters, whose ops are too small to split: the demo model's 20 steps
-  // take 0.29 s on one thread of a 2-core EPYC and 4.3 s on two (fork/join and barriers). 0 (all
+  // take 0.29 s on one thread of a 2-core AVX2 EPYC and 4.3 s on two (fork/join and barriers). 0 (all
   // cores) otherwise.
   int threads = 0;
 };
