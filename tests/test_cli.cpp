@@ -218,6 +218,27 @@ TEST(Cli, BenchReportsEveryStageAndTheMachinePeakAsJson) {
   EXPECT_LE(busy, 1.0);
 }
 
+// The user's timeline from a file: load, first text encode, every UNet call, decode, with the CPU named.
+TEST(Cli, BenchFirstImageTimesTheWholeTimeline) {
+  const CliRun r = run({"bench", "--first-image", "-m", fixture("sd1-tiny/model.safetensors"), "--steps", "3", "-W", "64",
+                        "-H", "64", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("steps").get<int>(), 3);
+  EXPECT_EQ(j.at("width").get<int>(), 64);
+  const auto calls = j.at("unet_calls_s").get<std::vector<double>>();
+  EXPECT_GE(calls.size(), 3u) << "one UNet call per step at least (PNDM adds one)";
+  double sum = j.at("load_s").get<double>() + j.at("text_encode_s").get<double>() + j.at("decode_s").get<double>();
+  for (double c : calls) {
+    EXPECT_GT(c, 0.0);
+    sum += c;
+  }
+  EXPECT_EQ(j.at("first_unet_s").get<double>(), calls.front());
+  EXPECT_LE(sum, j.at("total_s").get<double>() * 1.001) << "the stages are parts of the total";
+  EXPECT_GT(j.at("peak_rss_mib").get<double>(), 0.0);
+  EXPECT_NE(j.at("cpu").get<std::string>().find("CPUs"), std::string::npos) << j.at("cpu");
+}
+
 TEST(Cli, TokenizePrintsEveryCaseExactly) {
   std::ifstream in(fixture("tokenizer/cases.json"));
   const nlohmann::json cases = nlohmann::json::parse(in);
@@ -228,6 +249,118 @@ TEST(Cli, TokenizePrintsEveryCaseExactly) {
     for (const auto& id : c["ids"]) expected += (expected.empty() ? "" : " ") + std::to_string(id.get<int>());
     EXPECT_EQ(r.out, expected + "\n") << "text: " << c["text"];
   }
+}
+
+// --- sd.cpp's and A1111's names, A1111's prompt syntax, clip skip ---------------------------------
+
+struct Made {
+  CliRun run;
+  Image image;
+  GenerationParameters parameters;
+};
+
+// sd1-tiny at 64x64, 3 steps, seed 5: the image and its PNG parameters (when it ran).
+Made made(const std::string& id, const std::string& prompt, const std::vector<std::string>& extra) {
+  const fs::path out = scratch_dir() / ("made-" + id + ".png");
+  std::vector<std::string> a{"generate", "-m", fixture("sd1-tiny/model.safetensors"), "-p", prompt, "-W", "64", "-H", "64",
+                             "--steps", "3", "-s", "5", "-o", out.string()};
+  a.insert(a.end(), extra.begin(), extra.end());
+  Made m{run(a), {}, {}};
+  if (m.run.status == 0) {
+    m.image = read_png(out.string());
+    m.parameters = parse_parameters(read_png_text(out.string()).at(0).second);
+  }
+  return m;
+}
+
+std::string extra_value(const GenerationParameters& p, const std::string& key) {
+  for (const auto& [k, v] : p.extra)
+    if (k == key) return v;
+  return "";
+}
+
+// Each --sampling-method / --scheduler name of stable-diffusion.cpp that diffuse implements, run
+// once: the same image as diffuse's own name for it, and A1111's name in the PNG.
+TEST(Cli, StableDiffusionCppNamesRunAsDiffusesOwn) {
+  struct NameCase {
+    std::vector<std::string> sdcpp, own;
+    std::string sampler, schedule;  // what the PNG says
+  };
+  const std::vector<NameCase> cases{
+      {{"--sampling-method", "euler"}, {}, "Euler", ""},
+      {{"--sampling-method", "euler_a"}, {}, "Euler a", ""},
+      {{"--sampling-method", "heun"}, {}, "Heun", ""},
+      {{"--sampling-method", "lcm"}, {}, "LCM", ""},
+      {{"--sampling-method", "dpm++2m"}, {"--sampling-method", "dpmpp_2m"}, "DPM++ 2M", ""},
+      {{"--sampling-method", "ddim_trailing"}, {"--sampling-method", "ddim", "--timestep-spacing", "trailing"}, "DDIM", ""},
+      {{"--sampling-method", "euler", "--scheduler", "discrete"}, {"--sampling-method", "euler", "--scheduler", "default"}, "Euler", ""},
+      {{"--sampling-method", "euler", "--scheduler", "normal"}, {"--sampling-method", "euler"}, "Euler", ""},
+      {{"--sampling-method", "dpm++2m", "--scheduler", "karras"}, {"--sampling-method", "dpmpp_2m", "--scheduler", "karras"},
+       "DPM++ 2M", "karras"},
+  };
+  for (const NameCase& c : cases) {
+    std::string id;
+    for (const std::string& a : c.sdcpp) id += a;
+    const Made sdcpp = made("sdcpp" + id, "a red circle", c.sdcpp);
+    ASSERT_EQ(sdcpp.run.status, 0) << id << ": " << sdcpp.run.err;
+    EXPECT_EQ(sdcpp.parameters.sampler, c.sampler) << id;
+    EXPECT_EQ(sdcpp.parameters.scheduler, c.schedule) << id;
+    if (c.own.empty()) continue;
+    const Made own = made("own" + id, "a red circle", c.own);
+    ASSERT_EQ(own.run.status, 0) << id << ": " << own.run.err;
+    EXPECT_EQ(sdcpp.image.rgb, own.image.rgb) << id << " makes another image than diffuse's own name for it";
+  }
+}
+
+TEST(Cli, NamesNotImplementedAreUsageErrorsListingTheImplemented) {
+  const CliRun sampler = made("dpm2", "x", {"--sampling-method", "dpm2"}).run;
+  EXPECT_EQ(sampler.status, 2) << sampler.err;
+  EXPECT_NE(sampler.err.find("sampler 'dpm2' is not implemented in diffuse; implemented: ddim"), std::string::npos) << sampler.err;
+  EXPECT_NE(sampler.err.find("dpmpp_2m (A1111 DPM++ 2M; sd.cpp dpm++2m)"), std::string::npos) << sampler.err;
+  const CliRun scheduler = made("exponential", "x", {"--scheduler", "exponential"}).run;
+  EXPECT_EQ(scheduler.status, 2) << scheduler.err;
+  EXPECT_NE(scheduler.err.find("scheduler 'exponential' is not implemented in diffuse; implemented: default"), std::string::npos)
+      << scheduler.err;
+}
+
+TEST(Cli, PromptWeightingOnAndOff) {
+  // Off, brackets are words: the image of the same words escaped with weighting on, and A1111's
+  // "Emphasis: None" in the PNG.
+  const Made off = made("weights-off", "a (red:1.5) [circle]", {"--prompt-weighting", "off"});
+  ASSERT_EQ(off.run.status, 0) << off.run.err;
+  const Made escaped = made("weights-escaped", "a \\(red:1.5\\) \\[circle\\]", {});
+  ASSERT_EQ(escaped.run.status, 0) << escaped.run.err;
+  EXPECT_EQ(off.image.rgb, escaped.image.rgb) << "--prompt-weighting off is not the prompt read as plain text";
+  EXPECT_EQ(extra_value(off.parameters, "Emphasis"), "None");
+  const Made on = made("weights-on", "a (red:1.5) [circle]", {});
+  ASSERT_EQ(on.run.status, 0) << on.run.err;
+  EXPECT_NE(on.image.rgb, off.image.rgb) << "the weights changed nothing";
+  EXPECT_EQ(extra_value(on.parameters, "Emphasis"), "");
+
+  // Past 75 tokens: a second chunk with weighting on, cut with it off.
+  std::string long_prompt = "a red circle";
+  for (int i = 0; i < 40; ++i) long_prompt += ", blue square";
+  const Made chunked = made("long-on", long_prompt, {});
+  const Made cut = made("long-off", long_prompt, {"--prompt-weighting", "off"});
+  ASSERT_EQ(chunked.run.status, 0) << chunked.run.err;
+  ASSERT_EQ(cut.run.status, 0) << cut.run.err;
+  EXPECT_NE(chunked.image.rgb, cut.image.rgb) << "the tokens past 75 changed nothing";
+  EXPECT_EQ(made("break", "a red circle BREAK on a blue background", {}).run.status, 0);
+}
+
+TEST(Cli, ClipSkipCountsLayersFromTheEnd) {
+  const Made own = made("clip-default", "a red circle", {});
+  const Made one = made("clip-1", "a red circle", {"--clip-skip", "1"});
+  const Made two = made("clip-2", "a red circle", {"--clip-skip", "2"});
+  ASSERT_EQ(own.run.status, 0) << own.run.err;
+  ASSERT_EQ(one.run.status, 0) << one.run.err;
+  ASSERT_EQ(two.run.status, 0) << two.run.err;
+  EXPECT_EQ(one.image.rgb, own.image.rgb) << "clip skip 1 is SD1's own layer";
+  EXPECT_NE(two.image.rgb, own.image.rgb) << "clip skip 2 changed nothing";
+  EXPECT_EQ(extra_value(two.parameters, "Clip skip"), "2");
+  EXPECT_EQ(extra_value(own.parameters, "Clip skip"), "");
+  expect_clean_failure(made("clip-4", "x", {"--clip-skip", "4"}).run, "clip skip 4 is outside 1..3");
+  EXPECT_EQ(made("clip-0", "x", {"--clip-skip", "0"}).run.status, 2);
 }
 
 // --- bad input ---------------------------------------------------------------------------------

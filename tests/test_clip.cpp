@@ -29,8 +29,8 @@ void check_encoder(const std::string& family, int index, bool quick_gelu, const 
 
   const std::string where = family + " " + expected_file + " ";
   EXPECT_TRUE(close_to(where + "last_hidden_state", out.last_hidden_state.to_vector(), golden(expected, "last_hidden_state"), kTol));
-  EXPECT_TRUE(close_to(where + "penultimate_hidden_state", out.penultimate.to_vector(), golden(expected, "penultimate_hidden_state"), kTol));
-  EXPECT_TRUE(close_to(where + "penultimate_final_norm", out.penultimate_final_norm.to_vector(), golden(expected, "penultimate_final_norm"), kTol));
+  EXPECT_TRUE(close_to(where + "penultimate_hidden_state", out.hidden.to_vector(), golden(expected, "penultimate_hidden_state"), kTol));
+  EXPECT_TRUE(close_to(where + "penultimate_final_norm", out.hidden_final_norm.to_vector(), golden(expected, "penultimate_final_norm"), kTol));
   EXPECT_TRUE(close_to(where + "pooled", out.pooled.to_vector(), golden(expected, "pooled"), kTol));
   if (expected.find("text_embeds")) {
     ASSERT_FALSE(out.text_embeds.empty()) << where << "has no text_projection";

@@ -337,6 +337,31 @@ TEST(OpenModel, SdxlHasTwoTextEncoders) {
   EXPECT_NE(m.unet.find("label_emb.0.2.bias"), nullptr);
 }
 
+// single_file_tensors + save_safetensors write a model open_model reads back as the same model:
+// every component's tensors, names and bytes (SDXL: both text encoders, the second in HF names).
+TEST(OpenModel, SingleFileTensorsRoundTrip) {
+  for (const char* family : {"sd1-tiny", "sd2-tiny", "sdxl-tiny"}) {
+    const ModelFiles m = open_model(fixture(std::string(family) + "/model.safetensors"));
+    const std::string path = ::testing::TempDir() + "/" + family + "-written.safetensors";
+    save_safetensors(path, single_file_tensors(m));
+    const ModelFiles back = open_model(path);
+    auto expect_same = [&](const TensorArchive& a, const TensorArchive& b, const std::string& part) {
+      EXPECT_EQ(names_of(b), names_of(a)) << family << " " << part;
+      for (const auto& [name, t] : a.tensors) {
+        const StoredTensor* u = b.find(name);
+        if (!u) continue;  // reported by the names above
+        EXPECT_TRUE(u->shape == t.shape && u->nbytes == t.nbytes && std::memcmp(u->data, t.data, t.nbytes) == 0)
+            << family << " " << part << " " << name << " differs after the round trip";
+      }
+    };
+    expect_same(m.unet, back.unet, "unet");
+    expect_same(m.vae, back.vae, "vae");
+    ASSERT_EQ(back.text_encoders.size(), m.text_encoders.size()) << family;
+    for (size_t i = 0; i < m.text_encoders.size(); ++i)
+      expect_same(m.text_encoders[i], back.text_encoders[i], "text encoder " + std::to_string(i + 1));
+  }
+}
+
 // ---- single files built here ----
 
 TEST_F(OpenModelFiles, OldSd1TextNamesGainTextModelAndExtrasAreCounted) {

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "golden.h"
+#include "io/model_files.h"
 #include "pipeline/generate.h"
 #include "pipeline_cases.h"
 
@@ -142,6 +143,25 @@ TEST(PipelineLowMemory, DecodesAfterTheUnetIsFreed) {
     ADD_FAILURE() << "sampling after the UNet was freed must fail";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("UNet was freed"), std::string::npos) << e.what();
+  }
+}
+
+// An inpainting UNet (9 input channels) beside a 4-channel VAE: refused at load, naming both counts,
+// not a shape error deep in the first step.
+TEST(PipelineLoad, UnetAndVaeLatentChannelsMustAgree) {
+  ModelFiles files = open_model(testing::fixture("sd1-tiny/model.safetensors"));
+  StoredTensor& conv_in = files.unet.tensors.at("input_blocks.0.0.weight");
+  std::vector<int64_t> shape = conv_in.shape;
+  shape[1] = 9;
+  auto bytes = std::make_shared<std::vector<std::byte>>(size_t(shape[0] * 9 * shape[2] * shape[3]) * dtype_size(conv_in.dtype));
+  files.unet.backing.push_back(bytes);
+  conv_in = StoredTensor{conv_in.dtype, shape, bytes->data(), bytes->size()};
+  try {
+    StableDiffusion::from_files(std::move(files));
+    ADD_FAILURE() << "a 9-channel UNet with a 4-channel VAE must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("takes 9 and makes 4 latent channels, but the VAE's latents have 4"),
+              std::string::npos) << e.what();
   }
 }
 

@@ -1,5 +1,8 @@
 // The safetensors reader: real files load, every hostile file is refused with a message that
 // names the file and the problem.
+#include <cstring>
+#include <map>
+
 #include "core/error.h"
 #include "golden.h"
 
@@ -57,6 +60,33 @@ TEST(Safetensors, MissingFileNamed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model.safetensors: cannot open"), std::string::npos) << e.what();
+  }
+}
+
+// What save_safetensors writes, load_safetensors reads back byte for byte, metadata included.
+TEST(Safetensors, SaveRoundTrips) {
+  const TensorArchive model = load_safetensors(fixture("sd1-tiny/model.safetensors"));
+  const std::string path = ::testing::TempDir() + "/round_trip.safetensors";
+  save_safetensors(path, model.tensors, {{"diffuse.name", "round trip"}});
+  const TensorArchive back = load_safetensors(path);
+  EXPECT_EQ(back.metadata, (std::map<std::string, std::string>{{"diffuse.name", "round trip"}}));
+  ASSERT_EQ(back.tensors.size(), model.tensors.size());
+  for (const auto& [name, t] : model.tensors) {
+    const StoredTensor& b = back.at(name);
+    EXPECT_EQ(b.dtype, t.dtype) << name;
+    EXPECT_EQ(b.shape, t.shape) << name;
+    ASSERT_EQ(b.nbytes, t.nbytes) << name;
+    EXPECT_EQ(std::memcmp(b.data, t.data, t.nbytes), 0) << name << ": bytes differ after the round trip";
+  }
+}
+
+TEST(Safetensors, SaveToAnUnwritablePlaceIsNamed) {
+  try {
+    save_safetensors("/nonexistent/dir/model.safetensors", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/model.safetensors: cannot be written"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -228,6 +228,33 @@ TEST_F(ServerApi, SamplerNamesAndSchedulersMapToTheSameGeneration) {
   EXPECT_EQ(a.body["parameters"]["scheduler"], "Karras");
 }
 
+// stable-diffusion.cpp's names read through the same table; A1111's Clip skip setting applies to
+// this SD 1.x model and is written into the infotext.
+TEST_F(ServerApi, SdCppNamesAndClipSkipOverride) {
+  const json base{{"prompt", "x"}, {"seed", 3}, {"steps", 3}, {"width", 64}, {"height", 64}};
+  json sdcpp = base, a1111 = base, skip = base;
+  sdcpp["sampler_name"] = "dpm++2m";
+  sdcpp["scheduler"] = "karras";
+  a1111["sampler_name"] = "DPM++ 2M Karras";
+  skip["sampler_name"] = "DPM++ 2M Karras";
+  skip["override_settings"] = {{"CLIP_stop_at_last_layers", 2}};
+  const Answer a = post(*server_, "/sdapi/v1/txt2img", sdcpp), b = post(*server_, "/sdapi/v1/txt2img", a1111),
+               c = post(*server_, "/sdapi/v1/txt2img", skip);
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(b.status, 200) << b.body.dump();
+  ASSERT_EQ(c.status, 200) << c.body.dump();
+  EXPECT_EQ(a.body["images"], b.body["images"]);
+  EXPECT_NE(c.body["images"], b.body["images"]) << "CLIP_stop_at_last_layers 2 changed nothing";
+  EXPECT_NE(json::parse(c.body["info"].get<std::string>())["infotexts"][0].get<std::string>().find("Clip skip: 2"),
+            std::string::npos)
+      << c.body["info"];
+  json bad = base;
+  bad["override_settings"] = {{"CLIP_stop_at_last_layers", 13}};
+  const Answer refused = post(*server_, "/sdapi/v1/txt2img", bad);
+  EXPECT_EQ(refused.status, 400) << refused.body.dump();
+  EXPECT_EQ(refused.body["field"], "override_settings") << refused.body.dump();
+}
+
 TEST_F(ServerApi, Img2ImgTakesABase64PngAndResizesIt) {
   Image init{48, 32, std::vector<uint8_t>(48 * 32 * 3)};
   for (size_t i = 0; i < init.rgb.size(); ++i) init.rgb[i] = uint8_t(i * 7);

@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mse-weight", type=float, default=4.0,
+                    help="weight of the squared error beside L1: it is what makes small objects keep their colour")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -55,16 +57,13 @@ def main():
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + 900_000 + step)
         x = pool[torch.randint(0, len(pool), (args.batch,), generator=g)]
         if args.crop < data.IMAGE_SIZE:
-            oy, ox = (int(v) * 8 for v in torch.randint(0, (data.IMAGE_SIZE - args.crop) // 8 + 1, (2,), generator=g))
-            x = x[..., oy:oy + args.crop, ox:ox + args.crop]
+            x = train.random_crop(x, args.crop, config.latent_factor, g)
         with torch.no_grad():
             mean, logvar = vae.encode(x)
             z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=g)
         y = vae.decode(z)
-        rec = (y - x).abs().mean()
-        edge = ((y[..., 1:, :] - y[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])).abs().mean() + \
-               ((y[..., 1:] - y[..., :-1]) - (x[..., 1:] - x[..., :-1])).abs().mean()
-        loss = rec + 0.5 * edge
+        rec, edge, mse = train.reconstruction_losses(y, x)
+        loss = rec + 0.5 * edge + args.mse_weight * mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -75,6 +74,9 @@ def main():
         if time.time() - last_save > 120 or time.time() >= end:
             train.save(path, {"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step})
             last_save = time.time()
+            print("[decoder] round trip read back: " + " ".join(
+                f"{k} {100 * v:.0f}%" for k, v in train.round_trip_accuracy(vae.eval()).items()), flush=True)
+            vae.train()
 
 
 if __name__ == "__main__":

@@ -29,11 +29,16 @@ class Config:
     unet_res_blocks: int = 1
     unet_attention_levels: tuple = (0, 1, 2)
     unet_heads: int = 8
-    # KL autoencoder: 4 levels = 3 downsamplings, factor 8; 4 latent channels (fixed by diffuse).
+    # KL autoencoder: n levels = n - 1 downsamplings (SD: 4 levels, factor 8); 4 latent channels.
     vae_channels: int = 32
     vae_mult: tuple = (1, 1, 2, 2)
     vae_res_blocks: int = 1
     latent_channels: int = 4
+
+    @property
+    def latent_factor(self):
+        """Image pixels per latent pixel along a side (diffusers' vae_scale_factor)."""
+        return 2 ** (len(self.vae_mult) - 1)
 
 
 def group_norm(ch, eps):

@@ -51,7 +51,8 @@ def config_from_state(sd):
     return M.Config(text_hidden=sd[t + "final_layer_norm.weight"].shape[0], text_layers=text_layers,
                     text_intermediate=sd[t + "encoder.layers.0.mlp.fc1.weight"].shape[0],
                     unet_channels=mc, unet_mult=tuple(mult), unet_res_blocks=blocks,
-                    unet_attention_levels=tuple(levels), vae_channels=vc, vae_mult=vae_mult, vae_res_blocks=vae_blocks)
+                    unet_attention_levels=tuple(levels), vae_channels=vc, vae_mult=vae_mult, vae_res_blocks=vae_blocks,
+                    latent_channels=sd["first_stage_model.post_quant_conv.weight"].shape[0])
 
 
 def load_model(path):
@@ -77,7 +78,8 @@ def sample(net, prompts, seed=42, steps=20, cfg=5.0, sampler="euler", size=64, t
         ids = torch.tensor([tokenizer.encode_padded(negative), tokenizer.encode_padded(prompt)])
         context = net.cond_stage_model(ids)
         g = torch.Generator().manual_seed(seed + i)
-        x = torch.randn((1, 4, size // 8, size // 8), generator=g)
+        f = net.config.latent_factor
+        x = torch.randn((1, net.config.latent_channels, size // f, size // f), generator=g)
 
         def eps(x_in, t):
             out = net.unet(torch.cat([x_in, x_in]), torch.tensor([t, t], dtype=torch.float32), context)

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/bench_first_image.h"
 #include "app/commands.h"
 #include "app/hardware_peak.h"
 #include "app/machine_load.h"
@@ -37,8 +38,8 @@ const char* const kPrompt = "a photograph of an astronaut riding a horse";
 struct BenchFlags {
   std::string arch = "sd15", model, precision = "auto", softmax = "auto", conv = "auto", matmul = "auto",
               attention = "auto";
-  int width = 0, height = 0, steps = 2, threads = 0;
-  bool json = false, measure_peak = false, accuracy = false, low_memory = false;
+  int width = 0, height = 0, steps = 0, threads = 0;  // steps 0: the mode's default
+  bool json = false, measure_peak = false, accuracy = false, low_memory = false, first_image = false;
 };
 
 // How far one precision's output is from the fp32 path's on the same input.
@@ -156,7 +157,7 @@ Conditions time_text(const BenchFlags& f, const StableDiffusion& model, BenchRes
 
 void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditions& conditions, BenchResult& r) {
   TorchGenerator gen(kWeightSeed);
-  Tensor latents({1, 4, r.height / 8, r.width / 8});
+  Tensor latents({1, model.latent_channels(), r.height / model.latent_factor(), r.width / model.latent_factor()});
   gen.randn(latents.data(), size_t(latents.numel()));
 
   note(f, "warm-up CFG step (creates the oneDNN primitives)");
@@ -185,19 +186,19 @@ void time_unet(const BenchFlags& f, const StableDiffusion& model, const Conditio
     r.unet_ops.seconds[size_t(k)] /= r.steps;
     r.unet_ops.macs[size_t(k)] /= r.steps;
   }
-  r.macs = unet_macs(model.unet().config(), r.height / 8, r.width / 8);
+  r.macs = unet_macs(model.unet().config(), r.height / model.latent_factor(), r.width / model.latent_factor());
 }
 
-Tensor noise(const BenchResult& r, uint64_t seed) {
+Tensor noise(const StableDiffusion& model, const BenchResult& r, uint64_t seed) {
   TorchGenerator gen(seed);
-  Tensor z({1, 4, r.height / 8, r.width / 8});
+  Tensor z({1, model.latent_channels(), r.height / model.latent_factor(), r.width / model.latent_factor()});
   gen.randn(z.data(), size_t(z.numel()));
   return z;
 }
 
 void time_vae(const BenchFlags& f, const StableDiffusion& model, BenchResult& r) {
   note(f, "VAE decode (one latent)");
-  const Tensor z = noise(r, kWeightSeed + 1);
+  const Tensor z = noise(model, r, kWeightSeed + 1);
   const auto start = Clock::now();
   const OpTimes ops_before = op_times();
   const Tensor image = [&] {
@@ -247,7 +248,7 @@ void measure_accuracy(const BenchFlags& f, const StableDiffusion& model, BenchRe
   note(f, "building the fp32 reference model for --accuracy");
   const auto reference = build_model(f, Precision::Fp32);
   note(f, "comparing text encoder, UNet pass and VAE decode with fp32");
-  const Tensor z = noise(r, kWeightSeed + 2);
+  const Tensor z = noise(model, r, kWeightSeed + 2);
   const Tensor latents = ops::concat_batch(z, z);
   const std::vector<float> t = {500.0f, 500.0f};
   auto outputs = [&](const StableDiffusion& m, const Conditions& c) {
@@ -490,10 +491,16 @@ void print_json(const BenchResult& r) {
   std::printf("%s\n", j.dump().c_str());
 }
 
-int run_bench(const BenchFlags& f) {
+int run_bench(BenchFlags f) {
   set_num_threads(f.threads);
   if (f.width < 0 || f.height < 0 || f.width % 8 || f.height % 8)
     throw Error("-W/-H must be positive multiples of 8, got " + std::to_string(f.width) + "x" + std::to_string(f.height));
+  if (f.first_image) {
+    set_bench_modes(f);
+    return run_first_image({f.model.empty() ? f.arch : "", f.model, f.width, f.height, f.steps > 0 ? f.steps : 20,
+                            f.threads, *precision_from_name(f.precision), f.low_memory, f.json});
+  }
+  if (f.steps <= 0) f.steps = 2;
   const BenchResult r = run(f);
   f.json ? print_json(r) : print_human(r, f.model.empty());
   return 0;
@@ -511,8 +518,8 @@ Command add_bench(CLI::App& app) {
       ->excludes(arch);
   cmd->add_option("-W,--width", f->width, "Image width (default: the model's native size)");
   cmd->add_option("-H,--height", f->height, "Image height (default: the model's native size)");
-  cmd->add_option("--steps", f->steps, "Timed CFG steps, after one warm-up step")
-      ->capture_default_str()
+  cmd->add_option("--steps", f->steps, "Timed CFG steps, after one warm-up step (default 2); with --first-image, "
+                                       "the image's sampling steps (default 20)")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
   cmd->add_option("--precision", f->precision, "Compute precision (auto: bf16 where the CPU runs it natively)")
@@ -551,6 +558,12 @@ Command add_bench(CLI::App& app) {
   cmd->add_flag("--measure-peak", f->measure_peak,
                 "Also measure the machine's fp32 and bf16 peak (multiply-add loops on registers) and oneDNN's "
                 "matmul peak (a few seconds)");
+  cmd->add_flag("--first-image", f->first_image,
+                "Instead, the whole timeline a user waits through for one image: load the checkpoint file (page-cached; "
+                "--arch writes its random weights to a temporary single file first), encode the prompt, each "
+                "sampling step, decode; the first step against the later ones")
+      ->excludes("--accuracy")
+      ->excludes("--measure-peak");
   return {cmd, [f] { return run_bench(*f); }};
 }
 

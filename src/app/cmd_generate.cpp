@@ -6,6 +6,7 @@
 #include <random>
 
 #include "app/commands.h"
+#include "app/lora_options.h"
 #include "app/memory_usage.h"
 #include "app/progress_bar.h"
 #include "core/dnnl_context.h"
@@ -14,7 +15,7 @@
 #include "pipeline/generate.h"
 #include "pipeline/generation_record.h"
 #include "pipeline/model_defaults.h"
-#include "sampling/samplers.h"
+#include "sampling/sampler_names.h"
 
 namespace diffuse::app {
 namespace {
@@ -27,7 +28,28 @@ struct GenerateFlags {
   int steps = 0, width = 0, height = 0, batch_count = 1, threads = 0;  // 0: the model's
   double cfg_scale = std::numeric_limits<double>::quiet_NaN(), strength = 0.75;  // NaN: the model's
   std::vector<int> original_size, crop, target_size;
+  std::string prompt_weighting = "on";
+  int clip_skip = 0;  // 0: the family's
+  std::string vae, lora_model_dir = ".";
+  std::vector<std::string> loras;  // FILE[:SCALE]
+  bool lora_lenient = false;
 };
+
+// A --sampling-method / --scheduler value the name table (sampling/sampler_names.h) resolves;
+// its error, listing the implemented names, is the usage error.
+template <class Resolve>
+CLI::Validator name_in_table(Resolve resolve) {
+  return CLI::Validator(
+      [resolve](std::string& name) -> std::string {
+        try {
+          resolve(name);
+          return "";
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "NAME");
+}
 
 // batch_count 1: the name given; else name_1.png, name_2.png, ... (stable-diffusion.cpp's convention).
 std::string output_path(const std::string& base, int index, int count) {
@@ -51,6 +73,10 @@ int run_generate(const GenerateFlags& f) {
   if (f.low_memory) use_low_memory_buffers();
   if (f.prediction == "v") load.prediction = Prediction::V;
   if (f.prediction == "eps") load.prediction = Prediction::Epsilon;
+  const PromptLoras loras = prompt_loras(f.prompt, f.loras, f.lora_model_dir);
+  load.loras = loras.specs;
+  load.lora_lenient = f.lora_lenient;
+  load.vae_path = f.vae;
 
   auto clock = std::chrono::steady_clock::now();
   const std::string model_path = f.model.empty() ? default_model_path() : f.model;
@@ -58,17 +84,25 @@ int run_generate(const GenerateFlags& f) {
   const UsageDefaults usage = usage_defaults(model->files(), model->family());
   if (f.threads <= 0) set_num_threads(usage.threads);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock).count();
+  const LoraMergeStats& merged = model->lora_merge();
+  for (const std::string& warning : merged.warnings) std::fprintf(stderr, "%s\n", warning.c_str());
+  if (merged.files > 0)
+    std::fprintf(stderr, "lora: merged %zu file(s), %zu layers into %zu weights in %.2f s\n", merged.files,
+                 merged.layers, merged.weights, merged.seconds);
 
   GenerateOptions o;
-  o.prompt = f.prompt;
+  o.prompt = loras.prompt;
   if (f.negative_given) o.negative_prompt = f.negative;
   o.steps = f.steps > 0 ? f.steps : usage.steps;
   o.cfg_scale = std::isnan(f.cfg_scale) ? usage.cfg_scale : f.cfg_scale;
   o.width = f.width > 0 ? f.width : usage.width;
   o.height = f.height > 0 ? f.height : usage.height;
-  o.sampler = f.sampler.empty() ? usage.sampler : f.sampler;
-  o.karras = f.scheduler == "karras";
-  if (!f.timestep_spacing.empty()) o.timestep_spacing = f.timestep_spacing;
+  const SamplerChoice sampler = resolve_sampler(f.sampler.empty() ? usage.sampler : f.sampler);
+  o.sampler = sampler.sampler;
+  o.karras = sampler.karras || resolve_scheduler(f.scheduler) == SigmaSchedule::Karras;
+  o.timestep_spacing = f.timestep_spacing.empty() ? sampler.timestep_spacing : f.timestep_spacing;
+  o.prompt_weighting = f.prompt_weighting == "on";
+  o.clip_skip = f.clip_skip;
   o.strength = f.strength;
   o.original_size = pair_flag(f.original_size, "--original-size");
   o.crop = pair_flag(f.crop, "--crop");
@@ -85,8 +119,9 @@ int run_generate(const GenerateFlags& f) {
   // Decodes image i (its latents sampled with seed first_seed + i) and writes its PNG.
   auto finish = [&](int i, GenerateResult& r) {
     decode_latents(*model, r);
-    const GenerationParameters p =
+    GenerationParameters p =
         generation_parameters(o, first_seed + i, std::filesystem::path(model_path).filename().string());
+    record_loras(p, loras);
     const std::string path = output_path(f.output, i, f.batch_count);
     write_png(path, r.image, {{"parameters", format_parameters(p)}});
     std::fprintf(stderr,
@@ -125,9 +160,19 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--steps", f->steps, "Sampling steps (default: the model's; 50 for SD checkpoints)")->check(CLI::Range(1, 10000));
   cmd->add_option("--cfg-scale", f->cfg_scale,
                   "Classifier-free guidance scale; <= 1 skips the unconditional pass (default: the model's; 7.5 for SD checkpoints)");
-  cmd->add_option("--sampling-method", f->sampler, "Sampler (default: the model's, pndm for SD1)")
-      ->check(CLI::IsMember(sampler_names()));
-  cmd->add_option("--scheduler", f->scheduler, "Sigma schedule")->capture_default_str()->check(CLI::IsMember({"default", "karras"}));
+  cmd->add_option("--sampling-method", f->sampler,
+                  "Sampler: " + implemented_samplers() + "; case-insensitive (default: the model's, pndm for SD1)")
+      ->check(name_in_table(resolve_sampler));
+  cmd->add_option("--scheduler", f->scheduler, "Sigma schedule: " + implemented_schedulers())
+      ->capture_default_str()->check(name_in_table(resolve_scheduler));
+  cmd->add_option("--prompt-weighting", f->prompt_weighting,
+                  "on: A1111's prompt syntax, (word:1.2) (word) [word] \\( BREAK, and prompts beyond 75 tokens in "
+                  "chunks; off: the prompt read as diffusers reads it (plain text, cut after 75 tokens)")
+      ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--clip-skip", f->clip_skip,
+                  "Condition on the text encoder's N-th layer from the end, as A1111's Clip skip and sd.cpp's "
+                  "--clip-skip (1: the last; default: 1 for SD1, 2 for SD2 and SDXL)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--timestep-spacing", f->timestep_spacing,
                   "Override the scheduler's timestep spacing (trailing for SD-Turbo/SDXL-Turbo)")
       ->check(CLI::IsMember({"linspace", "leading", "trailing"}));
@@ -149,6 +194,11 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--original-size", f->original_size, "SDXL micro-conditioning: original H W")->expected(2);
   cmd->add_option("--crop", f->crop, "SDXL micro-conditioning: crop top left")->expected(2);
   cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
+  cmd->add_option("--vae", f->vae, "VAE file replacing the model's (e.g. vae-ft-mse-840000; CompVis or diffusers names)");
+  cmd->add_option("--lora", f->loras, "LoRA file to merge, FILE[:SCALE] (scale 1 when none; repeatable)");
+  cmd->add_option("--lora-model-dir", f->lora_model_dir, "Where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors")
+      ->capture_default_str();
+  cmd->add_flag("--lora-lenient", f->lora_lenient, "Skip LoRA keys that match no layer of the model (listed) instead of failing");
   cmd->add_flag("--low-memory", f->low_memory,
                 "Free the text encoders once the prompt is encoded and the UNet once every image is sampled, and "
                 "keep spare activation buffers only within the live tensors' peak");

@@ -37,4 +37,19 @@ double busy_share_of_cpus(double seconds) {
   return double(after.busy - before.busy) / double(after.total - before.total);
 }
 
+std::string cpu_kind() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU", flags;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon + 2 > line.size()) continue;
+    if (line.starts_with("model name") && model == "unknown CPU") model = line.substr(colon + 2);
+    if (line.starts_with("flags") && flags.empty()) flags = " " + line.substr(colon + 2) + " ";
+  }
+  auto has = [&](const char* flag) { return flags.find(" " + std::string(flag) + " ") != std::string::npos; };
+  const char* isa = has("amx_tile") ? "AMX" : has("avx512_bf16") ? "AVX512-BF16" : has("avx512f") ? "AVX-512"
+                  : has("avx2")     ? "AVX2" : "no AVX2";
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " CPUs, " + isa;
+}
+
 }  // namespace diffuse::app

@@ -1,4 +1,6 @@
 #pragma once
+#include <string>
+
 
 namespace diffuse::app {
 
@@ -7,5 +9,8 @@ namespace diffuse::app {
 // load average is no substitute: it still counts, for a minute, a job that just ended. Negative
 // where /proc/stat cannot be read.
 double busy_share_of_cpus(double seconds);
+// The CPU as figures should name it: "AMD EPYC 7B13, 2 CPUs, AVX2" (the widest of AVX2, AVX-512,
+// AVX512-BF16, AMX that /proc/cpuinfo lists), or "unknown CPU".
+std::string cpu_kind();
 
 }  // namespace diffuse::app

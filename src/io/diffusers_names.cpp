@@ -1,5 +1,6 @@
 #include "io/diffusers_names.h"
 
+#include <algorithm>
 #include <span>
 
 #include "core/error.h"
@@ -126,6 +127,24 @@ UnetLayout UnetLayout::from_config(const nlohmann::json& config, const std::stri
     // CrossAttnUpBlock2D / AttnUpBlock2D carry attentions; UpBlock2D does not.
     layout.up_block_has_attention.push_back(type.get<std::string>().find("Attn") != std::string::npos);
   }
+  return layout;
+}
+
+UnetLayout UnetLayout::from_ldm_names(const TensorArchive& unet) {
+  auto has = [&unet](const std::string& name) { return unet.find(name) != nullptr; };
+  UnetLayout layout;
+  int first_sampler = 1;
+  while (first_sampler < 64 && !has(at("input_blocks.", first_sampler) + ".0.op.weight")) ++first_sampler;
+  if (first_sampler == 64) {  // one level, no down-sampler: every input block after conv_in is a res block
+    first_sampler = 1;
+    while (has(at("input_blocks.", first_sampler) + ".0.in_layers.2.weight")) ++first_sampler;
+  }
+  layout.layers_per_block = std::max(1, first_sampler - 1);
+  const int per_level = layout.layers_per_block + 1;
+  int levels = 1;
+  while (has(at("input_blocks.", per_level * levels) + ".0.op.weight")) ++levels;
+  for (int i = 0; i < levels; ++i)
+    layout.up_block_has_attention.push_back(has(at("output_blocks.", per_level * i) + ".1.norm.weight"));
   return layout;
 }
 

@@ -19,6 +19,10 @@ struct UnetLayout {
 
   // Reads layers_per_block and up_block_types; `where` (the config's path) names errors.
   static UnetLayout from_config(const nlohmann::json& config, const std::string& where);
+  // The same read from a UNet already in LDM names (a single-file checkpoint has no config): the
+  // first down-sampler's input block follows the first level's res blocks, and an up level with
+  // attention has a SpatialTransformer (".1.norm") in its first output block.
+  static UnetLayout from_ldm_names(const TensorArchive& unet);
 };
 
 // The LDM name of one diffusers tensor ("down_blocks.1.resnets.0.conv1.weight" ->

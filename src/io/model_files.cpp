@@ -65,23 +65,12 @@ constexpr Route kRoutes[] = {
     {"cond_stage_model.model.", kTextEncoder1, true},                // SD2
     {"conditioner.embedders.0.transformer.", kTextEncoder1, false},  // SDXL encoder 1
     {"conditioner.embedders.1.model.", kTextEncoder2, true},         // SDXL encoder 2
+    // SDXL encoder 2 in Hugging Face names: what single_file_tensors writes, as for encoder 1.
+    {"conditioner.embedders.1.transformer.", kTextEncoder2, false},
 };
 
-// Told apart by content: a torch.save file is a zip archive; a safetensors file is an 8-byte
-// header length then a JSON object.
-TensorArchive load_single_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  char head[9] = {};
-  in.read(head, sizeof head);
-  const auto got = in.gcount();
-  if (got >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) return load_ckpt(path);
-  if (got == 9 && head[8] == '{') return load_safetensors(path);
-  throw Error(path + ": neither a .safetensors file (no JSON header) nor a .ckpt (not a zip archive)");
-}
-
 void open_single_file(const std::string& path, ModelFiles& m) {
-  TensorArchive all = load_single_file(path);
+  TensorArchive all = load_tensor_file(path);
   take_stock(m, all);
   m.file_bytes = fs::file_size(path);
   m.metadata = all.metadata;
@@ -183,6 +172,19 @@ void open_diffusers(const fs::path& root, ModelFiles& m) {
 
 }  // namespace
 
+// Told apart by content: a torch.save file is a zip archive; a safetensors file is an 8-byte
+// header length then a JSON object.
+TensorArchive load_tensor_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  char head[9] = {};
+  in.read(head, sizeof head);
+  const auto got = in.gcount();
+  if (got >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) return load_ckpt(path);
+  if (got == 9 && head[8] == '{') return load_safetensors(path);
+  throw Error(path + ": neither a .safetensors file (no JSON header) nor a .ckpt (not a zip archive)");
+}
+
 ModelFiles open_model(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
@@ -199,6 +201,21 @@ ModelFiles open_model(const std::string& path) {
   }
   std::ranges::sort(m.dtypes);
   return m;
+}
+
+std::map<std::string, StoredTensor> single_file_tensors(const ModelFiles& m) {
+  if (m.text_encoders.size() > 2) throw Error(m.source + ": more than two text encoders have no single-file names");
+  std::map<std::string, StoredTensor> out;
+  auto add = [&](const TensorArchive& part, Part which) {
+    const auto route = std::find_if(std::begin(kRoutes), std::end(kRoutes),
+                                    [&](const Route& r) { return r.part == which && !r.open_clip; });
+    for (const auto& [name, tensor] : part.tensors) out.emplace(std::string(route->prefix) + name, tensor);
+  };
+  add(m.unet, kUnet);
+  add(m.vae, kVae);
+  if (!m.text_encoders.empty()) add(m.text_encoders[0], kTextEncoder1);
+  if (m.text_encoders.size() == 2) add(m.text_encoders[1], kTextEncoder2);
+  return out;
 }
 
 }  // namespace diffuse

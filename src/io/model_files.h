@@ -41,4 +41,13 @@ struct ModelFiles {
 // sharded diffusers component. Throws Error naming the file and the problem.
 ModelFiles open_model(const std::string& path);
 
+// One tensor file, .safetensors or .ckpt told apart by content, not extension: its tensors under
+// their stored names. Throws Error naming the file and the problem.
+TensorArchive load_tensor_file(const std::string& path);
+
+// The model's tensors under single-file (CompVis/SGM) names, text encoders in Hugging Face names
+// (for SDXL's second, conditioner.embedders.1.transformer.*): what save_safetensors writes for
+// open_model to read back as the same model. The tensors view `m`'s bytes.
+std::map<std::string, StoredTensor> single_file_tensors(const ModelFiles& m);
+
 }  // namespace diffuse

@@ -1,6 +1,10 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -140,6 +144,36 @@ TensorArchive load_safetensors_index(const std::string& index_path) {
     archive.merge(std::move(part));
   }
   return archive;
+}
+
+void save_safetensors(const std::string& path, const std::map<std::string, StoredTensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (uint64_t(t.numel()) * dtype_size(t.dtype) != t.nbytes)
+      fail(path, "tensor '" + name + "' has " + std::to_string(t.nbytes) + " bytes, not what its shape and dtype need");
+    header[name] = {{"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape},
+                    {"data_offsets", {offset, offset + t.nbytes}}};
+    offset += t.nbytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the format's writers align the data to 8 bytes
+  const std::string temporary = path + ".partial";
+  const std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temporary.c_str(), "wb"), std::fclose);
+  if (!file) fail(path, "cannot be written: " + std::string(std::strerror(errno)));
+  auto write = [&](const void* data, size_t bytes) {
+    if (bytes && std::fwrite(data, 1, bytes, file.get()) != bytes)
+      fail(path, "write failed: " + std::string(std::strerror(errno)));
+  };
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
+  write(length, 8);
+  write(text.data(), text.size());
+  for (const auto& [name, t] : tensors) write(t.data, t.nbytes);
+  if (std::fflush(file.get()) != 0) fail(path, "write failed: " + std::string(std::strerror(errno)));
+  std::filesystem::rename(temporary, path);
 }
 
 }  // namespace diffuse

@@ -56,8 +56,11 @@ Tensor ClipTextModel::layer_forward(const Layer& l, const Tensor& x) const {
   return out;
 }
 
-ClipTextOutput ClipTextModel::encode(const std::vector<int>& ids, int batch) const {
+ClipTextOutput ClipTextModel::encode(const std::vector<int>& ids, int batch, int skip) const {
   const int64_t t = int64_t(ids.size()) / batch, c = config_.hidden;
+  if (skip < 1 || skip > config_.layers)
+    throw Error("clip skip " + std::to_string(skip) + " is outside 1.." + std::to_string(config_.layers) +
+                ", the layers of this text encoder");
   if (t * batch != int64_t(ids.size()) || t > config_.positions)
     throw Error("text encoder: " + std::to_string(ids.size()) + " token ids do not form " + std::to_string(batch) +
                 " sequences of at most " + std::to_string(config_.positions));
@@ -72,9 +75,9 @@ ClipTextOutput ClipTextModel::encode(const std::vector<int>& ids, int batch) con
   ClipTextOutput out;
   for (size_t i = 0; i < layers_.size(); ++i) {
     x = layer_forward(layers_[i], x);
-    if (i + 2 == layers_.size()) out.penultimate = x;
+    if (i + size_t(skip) == layers_.size()) out.hidden = x;
   }
-  out.penultimate_final_norm = final_layer_norm_(out.penultimate);
+  out.hidden_final_norm = final_layer_norm_(out.hidden);
   out.last_hidden_state = final_layer_norm_(x);
 
   // The pooled token is the end-of-text one: the first EOS, whatever the padding token is.

@@ -16,11 +16,11 @@ struct ClipTextConfig {
 };
 
 struct ClipTextOutput {
-  Tensor last_hidden_state;       // [B,T,C], after final_layer_norm
-  Tensor penultimate;             // hidden_states[-2], no final norm (SDXL context)
-  Tensor penultimate_final_norm;  // hidden_states[-2] then final_layer_norm (SD2 context)
-  Tensor pooled;                  // [B,C], final-normed state at the first end-of-text token
-  Tensor text_embeds;             // [B,P], pooled @ text_projection (when the model has one)
+  Tensor last_hidden_state;  // [B,T,C], after final_layer_norm
+  Tensor hidden;             // hidden_states[-skip], no final norm (SDXL context: skip 2)
+  Tensor hidden_final_norm;  // hidden_states[-skip] then final_layer_norm (SD1: skip 1; SD2: skip 2)
+  Tensor pooled;             // [B,C], final-normed state at the first end-of-text token
+  Tensor text_embeds;        // [B,P], pooled @ text_projection (when the model has one)
 };
 
 // CLIPTextModel as transformers writes it, named after its tensors (text_model.*).
@@ -28,8 +28,9 @@ class ClipTextModel {
  public:
   ClipTextModel(const Weights& w, const ClipTextConfig& config);
   const ClipTextConfig& config() const { return config_; }
-  // ids: batch x 77 token ids, row-major.
-  ClipTextOutput encode(const std::vector<int>& ids, int batch) const;
+  // ids: batch x 77 token ids, row-major. `skip` picks `hidden` counting from the last layer's
+  // output (1) back, as A1111's "Clip skip": 2 is the penultimate layer's. Error outside [1, layers].
+  ClipTextOutput encode(const std::vector<int>& ids, int batch, int skip = 2) const;
 
  private:
   struct Layer {

@@ -12,7 +12,7 @@ struct UNetMacs {
   double total() const { return conv + linear + attention; }
 };
 
-// latent_h x latent_w latents (image size / 8) conditioned on context_tokens text tokens.
+// latent_h x latent_w latents (image size / the VAE's factor, 8 for SD) conditioned on context_tokens text tokens.
 UNetMacs unet_macs(const UNetConfig& config, int latent_h, int latent_w, int context_tokens = 77);
 
 }  // namespace diffuse

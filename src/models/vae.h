@@ -25,7 +25,7 @@ class Vae {
   Vae(const Weights& w, const VaeConfig& config);
   const VaeConfig& config() const { return config_; }
 
-  // diffusers' DiagonalGaussianDistribution, NCHW [B, latent, H/8, W/8].
+  // diffusers' DiagonalGaussianDistribution, NCHW [B, latent, H/f, W/f], f = 2^(levels - 1) (8 for SD).
   struct Moments {
     Tensor mean, logvar;
     // mean + exp(0.5 logvar) * noise; noise is randn of mean's shape, which the caller draws
@@ -33,7 +33,7 @@ class Vae {
     Tensor sample(const Tensor& noise) const;
   };
 
-  // [B, latent, h, w] latents, already divided by the scaling factor -> [B, 3, 8h, 8w] in
+  // [B, latent, h, w] latents, already divided by the scaling factor -> [B, 3, f h, f w] in
   // about [-1, 1], not clamped.
   Tensor decode(const Tensor& z_nchw) const;
   // [B, 3, H, W] in [-1, 1], H and W multiples of 8 -> the moments after quant_conv, logvar

@@ -88,7 +88,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   std::vector<std::string> prompts;
   if (guided) prompts.push_back(o.negative_prompt.value_or(""));
   prompts.push_back(o.prompt);
-  Conditioning cond = model.conditioning(prompts);
+  Conditioning cond = model.conditioning(prompts, {o.prompt_weighting, o.clip_skip});
   if (guided && family == Family::SDXL && !o.negative_prompt) {  // force_zeros_for_empty_prompt
     std::fill_n(cond.context.data(), cond.context.numel() / 2, 0.0f);
     std::fill_n(cond.pooled.data(), cond.pooled.numel() / 2, 0.0f);
@@ -110,7 +110,8 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   if (o.timestep_spacing) scheduler.timestep_spacing = o.timestep_spacing;
   const Schedule schedule = make_schedule(scheduler, sampler);
   TorchGenerator gen(uint64_t(o.seed));
-  const Shape latent_shape{1, 4, o.height / 8, o.width / 8};
+  const int factor = model.latent_factor();
+  const Shape latent_shape{1, model.latent_channels(), o.height / factor, o.width / factor};
 
   Tensor latents;
   int start = 0;

@@ -13,6 +13,10 @@ namespace diffuse {
 struct GenerateOptions {
   std::string prompt;
   std::optional<std::string> negative_prompt;  // none: "" (SDXL: zero embeddings, as diffusers)
+  // A1111's emphasis syntax, BREAK and long prompts in 75-token chunks (pipeline/prompt_conditioning.h);
+  // false: the prompts read as diffusers reads them.
+  bool prompt_weighting = true;
+  int clip_skip = 0;  // A1111's "Clip skip"; 0: the family's (PromptOptions)
   int64_t seed = 42;
   int steps = 50;
   double cfg_scale = 7.5;

@@ -17,7 +17,11 @@ GenerationParameters generation_parameters(const GenerateOptions& o, int64_t see
   p.height = o.height;
   p.model = model_name;
   if (o.init_image) p.strength = o.strength;
-  p.extra = {{"Version", "diffuse 0.1"}};
+  // A1111's own keys: "Clip skip" when set, "Emphasis: None" when brackets were read as text.
+  if (o.clip_skip > 0) p.extra.emplace_back("Clip skip", std::to_string(o.clip_skip));
+  const auto bracketed = [](const std::string& text) { return text.find_first_of("([") != std::string::npos; };
+  if (!o.prompt_weighting && (bracketed(p.prompt) || bracketed(p.negative_prompt))) p.extra.emplace_back("Emphasis", "None");
+  p.extra.emplace_back("Version", "diffuse 0.1");
   return p;
 }
 

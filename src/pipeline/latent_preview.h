@@ -1,5 +1,6 @@
 #pragma once
 #include <array>
+#include <vector>
 
 #include "core/tensor.h"
 #include "io/image.h"
@@ -14,15 +15,14 @@ namespace diffuse {
 // fixed coefficients (A1111's "Approx cheap") only suit the SD 1.x VAE.
 class LatentPreview {
  public:
-  // One VAE decode of a 64x64 image: 2-4 s for SD 1.5 on 2 busy AVX2 cores.
+  // VAE decodes of 64x64 images (one for 4 latent channels): 2-4 s for SD 1.5 on 2 busy AVX2 cores.
   static LatentPreview fit(const StableDiffusion& model);
   // latents: [1, C, h, w] in the sampler's scale (VAE latents times its scaling factor).
   Image render(const Tensor& latents) const;
 
  private:
-  static constexpr int kChannels = 4;
-  // rgb[c] = sum_k weights[c][k] * latent[k] + weights[c][kChannels], in 0..255.
-  std::array<std::array<double, kChannels + 1>, 3> weights_{};
+  // rgb[c] = sum_k weights[c][k] * latent[k] + weights[c].back(), in 0..255; one weight per latent channel.
+  std::array<std::vector<double>, 3> weights_;
 };
 
 }  // namespace diffuse

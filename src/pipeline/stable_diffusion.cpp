@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/ops.h"
+#include "io/vae_file.h"
 #include "text/clip_tokenizer.h"
 
 namespace diffuse {
@@ -41,6 +41,8 @@ std::unique_ptr<StableDiffusion> StableDiffusion::load(const std::string& path, 
 std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_files, const LoadOptions& options) {
   std::unique_ptr<StableDiffusion> sd(new StableDiffusion());
   sd->files_ = std::move(model_files);
+  if (!options.vae_path.empty()) replace_vae(sd->files_, open_vae(options.vae_path));
+  sd->lora_merge_ = merge_loras(sd->files_, options.loras, options.lora_lenient, options.precision);
   const ModelFiles& files = sd->files_;
   sd->family_ = detect_family(files);
   sd->precision_ = options.precision;
@@ -83,6 +85,12 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   Weights vae_weights(files.vae, "vae", options.precision);
   sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
   sd->files_.vae.drop_data();
+  const UNetConfig& unet = sd->unet_->config();
+  const int latent = sd->latent_channels();
+  if (unet.in_channels != latent || unet.out_channels != latent)
+    throw Error(files.source + ": the UNet takes " + std::to_string(unet.in_channels) + " and makes " +
+                std::to_string(unet.out_channels) + " latent channels, but the VAE's latents have " +
+                std::to_string(latent) + " (inpainting UNets are not supported yet)");
   return sd;
 }
 
@@ -91,36 +99,21 @@ const UNet& StableDiffusion::unet() const {
   return *unet_;
 }
 
-Conditioning StableDiffusion::conditioning(const std::vector<std::string>& prompts) const {
-  if (prompts != last_prompts_) {
-    last_conditioning_ = encode_text(prompts);
+Conditioning StableDiffusion::conditioning(const std::vector<std::string>& prompts, const PromptOptions& options) const {
+  if (prompts != last_prompts_ || options != last_options_) {
+    last_conditioning_ = encode_text(prompts, options);
     last_prompts_ = prompts;
+    last_options_ = options;
   }
   if (low_memory_) std::vector<ClipTextModel>().swap(text_encoders_);
   return last_conditioning_;
 }
 
-Conditioning StableDiffusion::encode_text(const std::vector<std::string>& prompts) const {
+Conditioning StableDiffusion::encode_text(const std::vector<std::string>& prompts, const PromptOptions& options) const {
   if (text_encoders_.empty())
     throw Error(files_.source + ": the text encoders were freed after the first prompt (low-memory mode); "
                 "load the model again to encode other prompts");
-  const int batch = int(prompts.size());
-  std::vector<ClipTextOutput> outputs;
-  for (size_t i = 0; i < text_encoders_.size(); ++i) {
-    std::vector<int> ids;
-    for (const std::string& p : prompts) {
-      std::vector<int> row = tokenizers_[i]->encode_padded(p, text_encoders_[i].config().pad_id);
-      ids.insert(ids.end(), row.begin(), row.end());
-    }
-    outputs.push_back(text_encoders_[i].encode(ids, batch));
-  }
-  switch (family_) {
-    case Family::SD1: return {outputs[0].last_hidden_state, {}};
-    case Family::SD2: return {outputs[0].penultimate_final_norm, {}};
-    case Family::SDXL:
-      return {ops::concat_last(outputs[0].penultimate, outputs[1].penultimate), outputs[1].text_embeds};
-  }
-  return {};
+  return encode_prompts(family_, text_encoders_, tokenizers_, prompts, options);
 }
 
 }  // namespace diffuse

@@ -9,6 +9,8 @@
 #include "models/unet.h"
 #include "models/vae.h"
 #include "pipeline/family.h"
+#include "pipeline/lora_merge.h"
+#include "pipeline/prompt_conditioning.h"
 #include "sampling/schedule.h"
 #include "text/clip_tokenizer.h"
 
@@ -22,12 +24,12 @@ struct LoadOptions {
   // they do not sit next to the UNet while it samples. (Freeing the UNet before the decode is the
   // caller's call: release_unet.)
   bool low_memory = false;
-};
-
-// Text conditioning for a batch of prompts.
-struct Conditioning {
-  Tensor context;  // [B, 77, context_dim]
-  Tensor pooled;   // [B, pooled_dim] (SDXL), else empty
+  // A VAE file replacing the checkpoint's (--vae; io/vae_file.h), checked to be the same architecture.
+  std::string vae_path;
+  // LoRAs merged into the weights before they are converted (--lora, <lora:NAME:M>; lora_merge.h),
+  // keys that match no layer skipped with a warning instead of refused when lora_lenient.
+  std::vector<LoraSpec> loras;
+  bool lora_lenient = false;
 };
 
 // A loaded checkpoint: its family, text encoders, UNet and VAE, and what it implies for sampling.
@@ -45,17 +47,24 @@ class StableDiffusion {
   const std::string& prediction_source() const { return prediction_source_; }
   const SchedulerConfig& scheduler_config() const { return scheduler_; }
   const std::string& default_sampler() const { return default_sampler_; }
+  // What merging LoadOptions::loras did and how long it took (all zeros without LoRAs).
+  const LoraMergeStats& lora_merge() const { return lora_merge_; }
   float vae_scaling_factor() const { return vae_scale_; }
+  // Channels of the latents the UNet denoises, from the VAE's weights (4 for SD 1.x-XL).
+  int latent_channels() const { return vae_->config().latent_channels; }
+  // Image pixels per latent pixel along each side: 2^(VAE levels - 1), 8 for SD 1.x-XL (diffusers'
+  // vae_scale_factor); the demo model's VAE has 4.
+  int latent_factor() const { return 1 << (vae_->config().block_out_channels.size() - 1); }
   Precision precision() const { return precision_; }
   const UNet& unet() const;  // an Error once released
   const Vae& vae() const { return *vae_; }
   const std::vector<ClipTextModel>& text_encoders() const { return text_encoders_; }
 
   // Runs the text encoders (an Error once they were released).
-  Conditioning encode_text(const std::vector<std::string>& prompts) const;
+  Conditioning encode_text(const std::vector<std::string>& prompts, const PromptOptions& options = {}) const;
   // encode_text, remembering the last prompts' result: another image of the same prompts (a new
   // seed) does not encode again, and a low-memory model can make it after its text encoders are gone.
-  Conditioning conditioning(const std::vector<std::string>& prompts) const;
+  Conditioning conditioning(const std::vector<std::string>& prompts, const PromptOptions& options = {}) const;
   void release_text_encoders() { std::vector<ClipTextModel>().swap(text_encoders_); }
   // For a caller that has sampled every image it will make: the VAE decode then runs without the
   // UNet's weights resident (the largest part of the model).
@@ -68,12 +77,14 @@ class StableDiffusion {
   Family family_ = Family::SD1;
   SchedulerConfig scheduler_;
   std::string prediction_source_, default_sampler_;
+  LoraMergeStats lora_merge_;
   float vae_scale_ = 0.18215f;
   Precision precision_ = Precision::Fp32;
   bool low_memory_ = false;
   // What conditioning() keeps between calls; mutable like a cache, which is what it is.
   mutable std::vector<ClipTextModel> text_encoders_;
   mutable std::vector<std::string> last_prompts_;
+  mutable PromptOptions last_options_;
   mutable Conditioning last_conditioning_;
   std::vector<const ClipTokenizer*> tokenizers_;
   std::unique_ptr<ClipTokenizer> folder_tokenizer_;

@@ -1,7 +1,6 @@
 #include "sampling/schedule.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -9,30 +8,6 @@
 
 namespace diffuse {
 namespace {
-
-struct SamplerEntry {
-  const char* name;
-  const char* display;  // A1111's name
-  SamplerKind kind;
-};
-constexpr std::array<SamplerEntry, 8> kSamplers{{
-    {"ddim", "DDIM", SamplerKind::Ddim},
-    {"pndm", "PLMS", SamplerKind::Pndm},
-    {"euler", "Euler", SamplerKind::Euler},
-    {"euler_a", "Euler a", SamplerKind::EulerAncestral},
-    {"heun", "Heun", SamplerKind::Heun},
-    {"dpmpp_2m", "DPM++ 2M", SamplerKind::DpmPP2M},
-    {"lcm", "LCM", SamplerKind::Lcm},
-    {"unipc", "UniPC", SamplerKind::UniPC},
-}};
-
-const SamplerEntry& find_sampler(const std::string& name) {
-  for (const SamplerEntry& e : kSamplers)
-    if (name == e.name) return e;
-  std::string valid;
-  for (const SamplerEntry& e : kSamplers) valid += std::string(valid.empty() ? "" : ", ") + e.name;
-  throw Error("unknown sampler '" + name + "'; valid samplers: " + valid);
-}
 
 // How a diffusers scheduler class turns a spacing into timesteps.
 enum class Spacing { Linspace, Leading, Trailing };
@@ -299,17 +274,16 @@ std::vector<double> Schedule::model_timesteps() const {
 }
 
 Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& options) {
-  const SamplerEntry& entry = find_sampler(options.sampler);
+  const SamplerKind kind = sampler_kind(options.sampler);  // an Error naming the valid samplers
   const int train_steps = config.num_train_timesteps;
   if (options.steps < 1 || options.steps > train_steps)
     throw Error("steps must be between 1 and " + std::to_string(train_steps) + ", got " +
                 std::to_string(options.steps));
-  const SamplerKind kind = entry.kind;
   const bool k_diffusion =
       kind == SamplerKind::Euler || kind == SamplerKind::EulerAncestral || kind == SamplerKind::Heun;
   const bool multistep = kind == SamplerKind::DpmPP2M || kind == SamplerKind::UniPC;
-  if (options.karras && !sampler_supports_karras(entry.name))
-    throw Error(std::string("sampler ") + entry.name +
+  if (options.karras && !sampler_supports_karras(options.sampler))
+    throw Error("sampler " + options.sampler +
                 " has no Karras schedule (diffusers 0.27.2 offers it for euler, heun, dpmpp_2m and unipc)");
 
   Schedule s;
@@ -332,22 +306,6 @@ Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& opti
   if (k_diffusion) k_diffusion_sigmas(s, table, options.karras, spacing);
   if (multistep) multistep_sigmas(s, table, options.karras);
   return s;
-}
-
-const std::vector<std::string>& sampler_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (const SamplerEntry& e : kSamplers) v.push_back(e.name);
-    return v;
-  }();
-  return names;
-}
-
-std::string sampler_display_name(const std::string& name) { return find_sampler(name).display; }
-
-bool sampler_supports_karras(const std::string& name) {
-  const SamplerKind kind = find_sampler(name).kind;
-  return kind == SamplerKind::Euler || kind == SamplerKind::Heun || kind == SamplerKind::DpmPP2M || kind == SamplerKind::UniPC;
 }
 
 }  // namespace diffuse

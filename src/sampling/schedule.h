@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "sampling/sampler_names.h"
+
 namespace diffuse {
 
 enum class Prediction { Epsilon, V };
@@ -32,8 +34,6 @@ struct SchedulerConfig {
   // this engine does not implement (another beta schedule or prediction type, trained_betas).
   static SchedulerConfig from_json(const nlohmann::json& config);
 };
-
-enum class SamplerKind { Ddim, Pndm, Euler, EulerAncestral, Heun, DpmPP2M, Lcm, UniPC };
 
 struct SamplerOptions {
   std::string sampler;  // one of sampler_names()
@@ -68,14 +68,5 @@ struct Schedule {
 // Throws Error for an unknown sampler (naming the valid ones), steps < 1 or beyond what the
 // sampler supports, and Karras sigmas where diffusers 0.27.2 has no use_karras_sigmas.
 Schedule make_schedule(const SchedulerConfig& config, const SamplerOptions& options);
-
-// The names make_schedule accepts, for the CLI.
-const std::vector<std::string>& sampler_names();
-// A1111's name for a sampler ("Euler a", "DPM++ 2M", ...), for PNG metadata; Karras is
-// written separately as "Schedule type: Karras".
-std::string sampler_display_name(const std::string& name);
-// Whether make_schedule offers the sampler a Karras schedule (diffusers 0.27.2 does for euler,
-// heun, dpmpp_2m and unipc).
-bool sampler_supports_karras(const std::string& name);
 
 }  // namespace diffuse

@@ -39,11 +39,24 @@ Image init_image(const json& body, int width, int height, const ServerLimits& li
   return resize_image(image, width, height);
 }
 
+// override_settings.CLIP_stop_at_last_layers ("Clip skip", 1 to 12) as A1111 applies it: to SD 1.x
+// models only (its SD2 and SDXL encoders keep their penultimate layer), 1 being SD 1.x's own.
+int clip_skip(const json& body, Family family) {
+  const auto settings = body.find("override_settings");
+  if (settings == body.end() || settings->is_null()) return 0;
+  if (!settings->is_object()) throw RequestError("override_settings", "must be an object");
+  const int layers = read_int(*settings, "CLIP_stop_at_last_layers", 1);
+  if (layers < 1 || layers > 12)
+    throw RequestError("override_settings", "CLIP_stop_at_last_layers must be between 1 and 12, got " + std::to_string(layers));
+  return family == Family::SD1 && layers > 1 ? layers : 0;
+}
+
 ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2img) {
   ImageRequest r;
   GenerateOptions& o = r.options;
   o.prompt = read_string(body, "prompt", "");
   read_sampling_fields(body, ctx.defaults, o);
+  o.clip_skip = clip_skip(body, ctx.model.family());
   r.batch_size = read_int(body, "batch_size", 1);
   r.n_iter = read_int(body, "n_iter", 1);
   o.width = read_int(body, "width", ctx.defaults.width);
@@ -132,7 +145,7 @@ json samplers_json() {
   // options.karras: whether the Karras scheduler may go with it (diffuse's addition; A1111 lists
   // its own sampler options there).
   for (const std::string& name : sampler_names())
-    list.push_back({{"name", sampler_display_name(name)}, {"aliases", {name, "k_" + name}},
+    list.push_back({{"name", sampler_display_name(name)}, {"aliases", sampler_aliases(name)},
                     {"options", {{"karras", sampler_supports_karras(name) ? "true" : "false"}}}});
   list.push_back({{"name", "DPM++ 2M Karras"}, {"aliases", {"k_dpmpp_2m_ka"}}, {"options", {{"scheduler", "karras"}}}});
   return list;

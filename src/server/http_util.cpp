@@ -94,6 +94,7 @@ void read_sampling_fields(const json& body, const RequestDefaults& defaults, Gen
   const std::string name = read_string(body, "sampler_name", read_string(body, "sampler_index", ""));
   const SamplerChoice sampler = name.empty() ? SamplerChoice{defaults.sampler} : parse_sampler(name, "sampler_name");
   o.sampler = sampler.sampler;
+  o.timestep_spacing = sampler.timestep_spacing;
   o.karras = sampler.karras || parse_karras_scheduler(read_string(body, "scheduler", ""), "scheduler");
 }
 

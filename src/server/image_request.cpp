@@ -1,27 +1,11 @@
 #include "server/image_request.h"
 
-#include <algorithm>
-#include <cctype>
 #include <mutex>
 #include <random>
 
 #include "sampling/schedule.h"
 
 namespace diffuse::server {
-namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return s;
-}
-
-std::string valid_samplers() {
-  std::string list;
-  for (const std::string& name : sampler_names()) list += (list.empty() ? "" : ", ") + ("\"" + sampler_display_name(name) + "\"");
-  return list + ", \"DPM++ 2M Karras\"";
-}
-
-}  // namespace
 
 void validate(const ImageRequest& r, const ServerLimits& limits) {
   const GenerateOptions& o = r.options;
@@ -58,21 +42,20 @@ void validate(const ImageRequest& r, const ServerLimits& limits) {
 }
 
 SamplerChoice parse_sampler(const std::string& name, const std::string& field) {
-  std::string key = lower(name);
-  for (const std::string& s : sampler_names()) {
-    const std::string display = lower(sampler_display_name(s));
-    if (key == s || key == display || key == "k_" + s) return {s, false};
-    if (key == display + " karras" || key == "k_" + s + "_ka") return {s, true};
+  try {
+    return resolve_sampler(name);
+  } catch (const Error& e) {
+    throw RequestError(field, e.what());
   }
-  if (key == "plms") return {"pndm", false};
-  throw RequestError(field, "unknown sampler \"" + name + "\"; valid: " + valid_samplers());
 }
 
 bool parse_karras_scheduler(const std::string& name, const std::string& field) {
-  const std::string key = lower(name);
-  if (key.empty() || key == "automatic") return false;
-  if (key == "karras") return true;
-  throw RequestError(field, "unknown scheduler \"" + name + "\"; valid: \"Automatic\", \"Karras\"");
+  if (name.empty()) return false;
+  try {
+    return resolve_scheduler(name) == SigmaSchedule::Karras;
+  } catch (const Error& e) {
+    throw RequestError(field, e.what());
+  }
 }
 
 int64_t random_seed() {

@@ -55,15 +55,13 @@ inline constexpr size_t kMaxPromptBytes = 16 << 10;
 // multiples of 8, steps and images in range, an img2img strength in (0, 1]).
 void validate(const ImageRequest& request, const ServerLimits& limits);
 
-// A1111's sampler names ("Euler a", "DPM++ 2M Karras", ...), its aliases ("k_euler_a") and
-// diffuse's own ("euler_a"), case-insensitively: diffuse's name, and whether the name implies Karras.
-struct SamplerChoice {
-  std::string sampler;
-  bool karras = false;
-};
+// A sampler by any name of sampling/sampler_names.h's table, case-insensitively: A1111's ("Euler a",
+// "DPM++ 2M Karras", "k_euler_a"), sd.cpp's ("dpm++2m") and diffuse's ("euler_a"). RequestError
+// naming `field` for others.
 SamplerChoice parse_sampler(const std::string& name, const std::string& field);
 
-// A1111's scheduler names: "Automatic" (the sampler's own, "" too) or "Karras".
+// Whether a scheduler name ("" and A1111's "Automatic": the sampler's own) means Karras sigmas;
+// names of the same table.
 bool parse_karras_scheduler(const std::string& name, const std::string& field);
 
 // A random seed as A1111 draws one for -1: below 2^32.
