@@ -1,12 +1,16 @@
 #pragma once
 // The whole-generation cases of the fixtures' expected/pipelines.json, shared by the library
 // (test_pipeline) and command-line (test_cli) tests.
+#include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "golden.h"
 #include "pipeline/generate.h"
+#include "pipeline/stable_diffusion.h"
 
 namespace diffuse::testing {
 
@@ -20,6 +24,15 @@ struct PipelineCase {
 };
 
 std::vector<PipelineCase> pipeline_cases(const std::string& family);  // "sd1-tiny", ...
+
+// A fixture model ("sd1-tiny", ...), loaded once per test binary: loading dominates small tests.
+// Inline, so that only the tests that load models need the pipeline library.
+inline const StableDiffusion& fixture_model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<StableDiffusion>> cache;
+  auto& m = cache[name];
+  if (!m) m = StableDiffusion::load(fixture(name + "/model.safetensors"));
+  return *m;
+}
 
 // The case's txt2img options (an img2img case also needs its init image and strength).
 inline GenerateOptions generate_options(const PipelineCase& c) {

@@ -16,12 +16,7 @@ using testing::golden;
 using testing::Golden;
 using testing::PipelineCase;
 
-const StableDiffusion& model(const std::string& family) {
-  static std::map<std::string, std::unique_ptr<StableDiffusion>> cache;
-  auto& m = cache[family];
-  if (!m) m = StableDiffusion::load(fixture(family + "/model.safetensors"));
-  return *m;
-}
+const StableDiffusion& model(const std::string& family) { return testing::fixture_model(family); }
 
 Image image_of(const Golden& u8) {
   Image image{int(u8.shape[2]), int(u8.shape[1]), {}};

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "golden.h"
+#include "pipeline_cases.h"
 #include "pipeline/prompt_conditioning.h"
 #include "pipeline/stable_diffusion.h"
 
@@ -20,12 +21,7 @@ using testing::fixture;
 using testing::golden;
 using testing::Golden;
 
-const StableDiffusion& model(const std::string& family) {
-  static std::map<std::string, std::unique_ptr<StableDiffusion>> cache;
-  auto& m = cache[family];
-  if (!m) m = StableDiffusion::load(fixture(family + "-tiny/model.safetensors"));
-  return *m;
-}
+const StableDiffusion& model(const std::string& family) { return testing::fixture_model(family + "-tiny"); }
 
 // --- against the Python reference ----------------------------------------------------------------
 
