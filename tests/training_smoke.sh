@@ -20,4 +20,7 @@ cd "$here/.."
 "$diffuse" generate -m "$out/smoke.safetensors" -p "a red circle" --steps 2 -o "$out/smoke.png"
 size="$(/usr/bin/python3 -c 'import sys; from PIL import Image; print("%dx%d" % Image.open(sys.argv[1]).size)' "$out/smoke.png")"
 [[ "$size" == 64x64 ]] || { echo "expected a 64x64 PNG from the exported smoke model, got $size" >&2; exit 1; }
-echo "training smoke run: trained, exported, and sampled by diffuse ($size)"
+# A run whose checkpoints are gone goes on from its export, at the step the export records.
+/usr/bin/python3 training/train.py --out "$out/continued" --smoke --init-from "$out/smoke.safetensors" | tee "$out/continued.log"
+grep -q "starting at step 3 from" "$out/continued.log" || { echo "--init-from did not start at the export's step 3" >&2; exit 1; }
+echo "training smoke run: trained, exported, sampled by diffuse ($size), continued from the export"

@@ -31,6 +31,7 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import model as M  # noqa: E402
+import safetensors_io  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
 
 LATENT_SCALE = 0.18215
@@ -257,6 +258,24 @@ def make_latents(args, config, out, vae):
 
 # --- stage 3: UNet + text encoder ---------------------------------------------------------------
 
+@torch.no_grad()
+def init_from_export(net, ema, path):
+    """Loads an exported model's UNet and text encoder (export.py ships the EMA weights, in fp16) into
+    both the live and the EMA weights; returns the step its metadata records, where the run goes on."""
+    tensors, meta = safetensors_io.load(path)
+    state = net.state_dict()
+    trained = [k for k in state if k.startswith(("model.", "cond_stage_model."))]
+    missing = [k for k in trained if k not in tensors or tensors[k].shape != state[k].shape]
+    if missing:
+        sys.exit(f"{path} does not fit this run's config: {len(missing)} tensors missing or of another shape, "
+                 f"e.g. {missing[0]}")
+    for k in trained:
+        state[k] = tensors[k].to(state[k].dtype)
+    net.load_state_dict(state)
+    ema.load_state_dict(net.state_dict())
+    return int(meta.get("diffuse.training_steps", 0))
+
+
 def train_diffusion(args, config, out, vae, lat):
     path = os.path.join(out, "diffusion.pt")
     net = M.StableDiffusion(config)
@@ -275,6 +294,9 @@ def train_diffusion(args, config, out, vae, lat):
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"[diffusion] resuming at step {step}", flush=True)
+    elif args.init_from:
+        step = init_from_export(net, ema, args.init_from)
+        print(f"[diffusion] starting at step {step} from {args.init_from}'s weights, with a fresh optimizer", flush=True)
     for p in ema.parameters():
         p.requires_grad_(False)
     net.first_stage_model.requires_grad_(False)
@@ -353,6 +375,9 @@ def main():
     ap.add_argument("--caption-dropout", type=float, default=0.1)
     ap.add_argument("--loss-weight", choices=["min-snr", "x0"], default="x0",
                     help="per-timestep weight of the eps loss (x0: favours high noise, where the caption counts)")
+    ap.add_argument("--init-from", metavar="FILE",
+                    help="start stage 3 from an exported model (export.py's .safetensors) at the step it records, "
+                         "with a fresh optimizer: goes on with a run whose checkpoints are gone")
     ap.add_argument("--save-minutes", type=float, default=3.0)
     ap.add_argument("--log-every", type=int, default=50)
     args = ap.parse_args()

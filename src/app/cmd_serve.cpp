@@ -22,6 +22,7 @@ struct ServeFlags {
 };
 
 int run_serve(ServeFlags f) {
+  server::block_stop_signals();
   set_num_threads(f.threads);
   LoadOptions load;
   load.precision = *precision_from_name(f.precision);

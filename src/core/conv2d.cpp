@@ -26,7 +26,7 @@ bool winograd_pays(int64_t pixels, int in, int out) { return std::min(in, out) >
 
 void set_winograd(WinogradMode mode) { winograd_setting = mode; }
 
-Conv2dKernel::Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels,
+Conv2dKernel::Conv2dKernel(WeightSource weight, std::vector<float> bias, int out_channels, int in_channels,
                            int kernel, int stride, Padding padding, Precision precision)
     : weights_(std::move(weight), {{out_channels, in_channels, kernel, kernel}, dt::f32, tag::oihw}, precision),
       bias_(std::move(bias)), out_(out_channels), in_(in_channels), kernel_(kernel), stride_(stride),

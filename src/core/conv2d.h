@@ -31,7 +31,7 @@ class Conv2dKernel {
 
   Conv2dKernel() = default;
   // weight: [out, in, k, k] OIHW values; bias: [out] or empty.
-  Conv2dKernel(std::vector<float> weight, std::vector<float> bias, int out_channels, int in_channels, int kernel,
+  Conv2dKernel(WeightSource weight, std::vector<float> bias, int out_channels, int in_channels, int kernel,
                int stride, Padding padding, Precision precision = Precision::Fp32);
 
   Tensor forward(const Tensor& x_nhwc) const;  // [N,H,W,in] -> [N,H',W',out]

@@ -15,7 +15,7 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 using dims = dnnl::memory::dims;
 
-LinearKernel::LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features,
+LinearKernel::LinearKernel(WeightSource weight, std::vector<float> bias, int out_features, int in_features,
                            Activation activation, Precision precision)
     : weights_(std::move(weight), {{in_features, out_features}, dt::f32, tag::ba}, precision), bias_(std::move(bias)),
       out_(out_features), in_(in_features), activation_(activation) {}

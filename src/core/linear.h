@@ -21,7 +21,7 @@ class LinearKernel {
 
   LinearKernel() = default;
   // weight: [out, in] as the checkpoint stores it.
-  LinearKernel(std::vector<float> weight, std::vector<float> bias, int out_features, int in_features,
+  LinearKernel(WeightSource weight, std::vector<float> bias, int out_features, int in_features,
                Activation activation = Activation::None, Precision precision = Precision::Fp32);
 
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]

@@ -23,7 +23,7 @@ int64_t now_ns() {
 
 std::string_view op_kind_name(OpKind kind) {
   static constexpr std::array<std::string_view, kOpKinds> names = {
-      "conv", "winograd conv", "linear", "attention", "norm", "elementwise", "layout", "bf16 convert"};
+      "conv", "winograd conv", "linear", "attention", "norm", "elementwise", "layout", "bf16 convert", "weight packing"};
   return names[size_t(kind)];
 }
 

@@ -9,8 +9,8 @@ namespace diffuse {
 // ONEDNN_VERBOSE gives for oneDNN's primitives, plus our own loops, and cheap enough to leave on.
 // Winograd convolutions declare the direct convolution's MACs, so their rate is an effective one
 // (it can pass the matmul peak).
-enum class OpKind { Conv, Winograd, Linear, Attention, Norm, Elementwise, Layout, Convert };
-constexpr int kOpKinds = 8;
+enum class OpKind { Conv, Winograd, Linear, Attention, Norm, Elementwise, Layout, Convert, Pack };
+constexpr int kOpKinds = 9;
 std::string_view op_kind_name(OpKind kind);  // "conv", "winograd conv", "linear", ...
 
 struct OpTimes {

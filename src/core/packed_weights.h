@@ -1,21 +1,24 @@
 #pragma once
+#include <memory>
 #include <vector>
 
 #include <dnnl.hpp>
 
 #include "core/precision.h"
+#include "core/weight_source.h"
 
 namespace diffuse {
 
-// One layer's weights, reordered once into the layout its oneDNN primitive prefers (a blocked
-// format chosen by the kernel for this CPU) and stored in the compute precision, fp32 or bf16.
-// Until the first call packs them, the checkpoint-order values wait in the compute precision
-// (a bf16 model never holds its weights in fp32), and are dropped once packed.
+// One layer's weights, reordered into the layout its oneDNN primitive prefers (a blocked format
+// chosen by the kernel for this CPU) and stored in the compute precision, fp32 or bf16. Until the
+// first call asks for a layout the values wait where they are stored (weight_source.h: in the
+// checkpoint's mapped file, in its dtype), so each weight is read once and written once, straight
+// into its packed layout.
 class PackedWeights {
  public:
   PackedWeights() = default;
-  // values: fp32 in the layout `natural` describes (OIHW, or [out, in] read as [in, out]).
-  PackedWeights(std::vector<float> values, const dnnl::memory::desc& natural, Precision precision);
+  // source: values in the layout `natural` describes (OIHW, or [out, in] read as [in, out]).
+  PackedWeights(WeightSource source, const dnnl::memory::desc& natural, Precision precision);
 
   Precision precision() const { return precision_; }
   // The weights as `layout` (a primitive's weights_desc) wants them. A layout other than the first
@@ -26,15 +29,14 @@ class PackedWeights {
  private:
   struct Packed {
     dnnl::memory::desc layout;
-    dnnl::memory memory;            // fp32 or native bf16
+    std::shared_ptr<std::byte[]> bytes;  // fp32 or native bf16; emulated bf16: empty
     std::vector<uint16_t> widened_from;  // emulated bf16: the values, widened per call
   };
-  Packed pack(const dnnl::memory::desc& layout, dnnl::memory source) const;
+  Packed pack(const dnnl::memory::desc& layout, const dnnl::memory& source) const;
   dnnl::memory view(const Packed& p) const;
 
   Precision precision_ = Precision::Fp32;
-  mutable std::vector<float> values_;           // fp32, until packed
-  mutable std::vector<uint16_t> bf16_values_;   // bf16, until packed
+  mutable WeightSource source_;  // until packed
   dnnl::memory::desc natural_;
   mutable std::vector<Packed> packed_;
 };

@@ -1,9 +1,7 @@
 #include "io/tensor_archive.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "core/error.h"
+#include "core/weight_source.h"
 
 namespace diffuse {
 
@@ -21,12 +19,7 @@ std::vector<float> StoredTensor::to_f32() const {
 }
 
 void StoredTensor::release_pages() const {
-  if (!file_backed || nbytes == 0) return;
-  // Only whole pages inside the tensor: a neighbour sharing the edge pages keeps them.
-  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + nbytes) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  if (file_backed) release_file_pages(data, nbytes);
 }
 
 const StoredTensor* TensorArchive::find(const std::string& name) const {

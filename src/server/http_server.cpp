@@ -114,13 +114,16 @@ class SignalWatcher {
 
 }  // namespace
 
-int serve(const StableDiffusion& model, const ServeOptions& o) {
-  // Before any thread starts, so that every thread inherits the mask.
+void block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int serve(const StableDiffusion& model, const ServeOptions& o) {
+  block_stop_signals();  // again, for callers that did not: the threads started from here on inherit it
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-answer is a failed write, not a dead server
 
   httplib::Server http;

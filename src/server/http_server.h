@@ -20,6 +20,13 @@ struct ServeOptions {
 // answers the queued ones 503 and returns 0. Prints "listening on http://HOST:PORT" on stderr
 // once it accepts connections, one line per request and per job after that. Throws Error when
 // it cannot listen.
+// Call block_stop_signals() first, before the model loads.
 int serve(const StableDiffusion& model, const ServeOptions& options);
+
+// Blocks SIGINT and SIGTERM in the calling thread and in every thread started after it, so that
+// serve()'s watcher is the one thread that receives them. Loading a model starts OpenMP's workers,
+// which inherit the mask they are created with: a worker created before would take the signal's
+// default action and kill the server mid-job.
+void block_stop_signals();
 
 }  // namespace diffuse::server
