@@ -147,15 +147,15 @@ TEST(PipelineLoad, UnetAndVaeLatentChannelsMustAgree) {
   ModelFiles files = open_model(testing::fixture("sd1-tiny/model.safetensors"));
   StoredTensor& conv_in = files.unet.tensors.at("input_blocks.0.0.weight");
   std::vector<int64_t> shape = conv_in.shape;
-  shape[1] = 9;
-  auto bytes = std::make_shared<std::vector<std::byte>>(size_t(shape[0] * 9 * shape[2] * shape[3]) * dtype_size(conv_in.dtype));
+  shape[1] = 7;  // neither the VAE's 4 nor an inpainting UNet's 2 * 4 + 1
+  auto bytes = std::make_shared<std::vector<std::byte>>(size_t(shape[0] * 7 * shape[2] * shape[3]) * dtype_size(conv_in.dtype));
   files.unet.backing.push_back(bytes);
   conv_in = StoredTensor{conv_in.dtype, shape, bytes->data(), bytes->size()};
   try {
     StableDiffusion::from_files(std::move(files));
-    ADD_FAILURE() << "a 9-channel UNet with a 4-channel VAE must be refused";
+    ADD_FAILURE() << "a 7-channel UNet with a 4-channel VAE must be refused";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("takes 9 and makes 4 latent channels, but the VAE's latents have 4"),
+    EXPECT_NE(std::string(e.what()).find("takes 7 and makes 4 latent channels, but the VAE's latents have 4"),
               std::string::npos) << e.what();
   }
 }

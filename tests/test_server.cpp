@@ -4,7 +4,9 @@
 // queue, a client that leaves, and SIGTERM.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "golden.h"
 #include "io/generation_parameters.h"
 #include "io/image.h"
+#include "io/lora.h"
 #include "pipeline/generate.h"
 #include "server/base64.h"
 #include "server_process.h"
@@ -408,6 +411,144 @@ TEST_F(ServerApi, OpenAIEditsRunImg2ImgOnTheUploadedPng) {
   ASSERT_TRUE(not_png);
   EXPECT_EQ(not_png->status, 400);
   EXPECT_EQ(json::parse(not_png->body)["error"]["param"], "image");
+}
+
+// LoRA tags in a request: refused by a server without a LoRA folder, an empty list of LoRAs.
+TEST_F(ServerApi, LoraTagsNeedALoraFolder) {
+  const Answer a = post(*server_, "/sdapi/v1/txt2img", {{"prompt", "x <lora:sd1_kohya:0.8>"}, {"steps", 2}, {"width", 64}, {"height", 64}});
+  EXPECT_EQ(a.status, 400) << a.body.dump();
+  EXPECT_EQ(a.body["field"], "prompt");
+  EXPECT_NE(a.body["detail"].get<std::string>().find("--lora-model-dir"), std::string::npos) << a.body.dump();
+  const Answer openai = post(*server_, "/v1/images/generations", {{"prompt", "x"}, {"negative_prompt", "<lora:sd1_kohya>"}, {"size", "64x64"}});
+  EXPECT_EQ(openai.status, 400) << openai.body.dump();
+  EXPECT_EQ(openai.body["error"]["param"], "negative_prompt");
+  EXPECT_EQ(get(*server_, "/sdapi/v1/loras").body, json::array());
+}
+
+// A server with --lora-model-dir on the LoRA fixtures (sd1_kohya fits the tiny SD1 model; sdxl_kohya does not).
+class ServerLora : public ServerApi {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(server_args({"--lora-model-dir", testing::fixture("lora")})); }
+
+  static int reloads() {
+    const std::string log = server_->log();
+    int n = 0;
+    for (size_t at = log.find("model: reloaded"); at != std::string::npos; at = log.find("model: reloaded", at + 1)) ++n;
+    return n;
+  }
+};
+
+GenerateOptions lora_options(const std::string& prompt) {
+  GenerateOptions o;
+  o.prompt = prompt;
+  o.seed = 7;
+  o.steps = 4;
+  o.cfg_scale = 5;
+  o.width = o.height = 64;
+  o.sampler = "euler";
+  return o;
+}
+
+json lora_request(const std::string& prompt) {
+  return {{"prompt", prompt}, {"seed", 7}, {"steps", 4}, {"cfg_scale", 5}, {"width", 64}, {"height", 64}, {"sampler_name", "Euler"}};
+}
+
+TEST_F(ServerLora, ATagMergesItsLoraAndARequestWithoutGoesBackToThePlainModel) {
+  const std::string lora = testing::fixture("lora/sd1_kohya.safetensors");
+  LoadOptions load;
+  load.loras = {{lora, 0.8, 0.8}};
+  const auto merged = StableDiffusion::load(testing::fixture("sd1-tiny/model.safetensors"), load);
+  // The tag is cut out as `generate` cuts it, the space before it kept.
+  const Image with_lora = generate(*merged, lora_options("a red circle ")).image;
+  const Image plain = generate(tiny_model(), lora_options("a red circle ")).image;
+  ASSERT_NE(with_lora.rgb, plain.rgb) << "the LoRA changes nothing: the test could not tell";
+
+  const int reloads_before = reloads();
+  const Answer a = post(*server_, "/sdapi/v1/txt2img", lora_request("a red circle <lora:sd1_kohya:0.8>"));
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(decode(a.body["images"][0]).rgb, with_lora.rgb) << "not the image of the model with sd1_kohya merged at 0.8";
+  const GenerationParameters p = parameters_of(a.body["images"][0]);
+  EXPECT_EQ(p.prompt, "a red circle <lora:sd1_kohya:0.8>");
+  const std::pair<std::string, std::string> hashes{"Lora hashes", "sd1_kohya: " + lora_short_hash(lora)};
+  EXPECT_NE(std::ranges::find(p.extra, hashes), p.extra.end()) << format_parameters(p);
+  EXPECT_EQ(a.body["parameters"]["prompt"], "a red circle <lora:sd1_kohya:0.8>");
+  EXPECT_EQ(json::parse(a.body["info"].get<std::string>())["prompt"], "a red circle <lora:sd1_kohya:0.8>");
+  EXPECT_EQ(reloads(), reloads_before + 1) << server_->log();
+
+  // The same set again: the held model, no reload.
+  const Answer again = post(*server_, "/sdapi/v1/txt2img", lora_request("<lora:sd1_kohya:0.8>a red circle "));
+  ASSERT_EQ(again.status, 200) << again.body.dump();
+  EXPECT_EQ(decode(again.body["images"][0]).rgb, with_lora.rgb);
+  EXPECT_EQ(reloads(), reloads_before + 1) << server_->log();
+
+  // In the negative prompt the tag asks for the same model; the rest of it is encoded.
+  json negative = lora_request("a red circle ");
+  negative["negative_prompt"] = "blurry<lora:sd1_kohya:0.8>";
+  GenerateOptions negative_options = lora_options("a red circle ");
+  negative_options.negative_prompt = "blurry";
+  const Answer n = post(*server_, "/sdapi/v1/txt2img", negative);
+  ASSERT_EQ(n.status, 200) << n.body.dump();
+  EXPECT_EQ(decode(n.body["images"][0]).rgb, generate(*merged, negative_options).image.rgb);
+  EXPECT_EQ(parameters_of(n.body["images"][0]).negative_prompt, "blurry<lora:sd1_kohya:0.8>");
+
+  const Answer b = post(*server_, "/sdapi/v1/txt2img", lora_request("a red circle "));
+  ASSERT_EQ(b.status, 200) << b.body.dump();
+  EXPECT_EQ(decode(b.body["images"][0]).rgb, plain.rgb) << "a request without tags kept the LoRA";
+  const GenerationParameters plain_record = parameters_of(b.body["images"][0]);
+  EXPECT_TRUE(std::ranges::none_of(plain_record.extra, [](const auto& f) { return f.first == "Lora hashes"; }));
+  EXPECT_EQ(reloads(), reloads_before + 2) << server_->log();
+
+  // OpenAI's endpoint reads the same tags.
+  const Answer o = post(*server_, "/v1/images/generations",
+                        {{"prompt", "a red circle <lora:sd1_kohya:0.8>"}, {"size", "64x64"}, {"seed", 7}, {"steps", 4},
+                         {"cfg_scale", 5}, {"sampler_name", "Euler"}});
+  ASSERT_EQ(o.status, 200) << o.body.dump();
+  EXPECT_EQ(decode(o.body["data"][0]["b64_json"]).rgb, with_lora.rgb);
+  EXPECT_EQ(o.body["data"][0]["revised_prompt"], "a red circle <lora:sd1_kohya:0.8>");
+}
+
+TEST_F(ServerLora, BadTagsAre400sNamingTheProblem) {
+  std::vector<std::tuple<json, std::string, std::string>> cases{
+      {{{"prompt", "x <lora:absent:0.8>"}}, "prompt", "no absent.safetensors"},
+      {{{"prompt", "x <lora:sd1_kohya:strong>"}}, "prompt", "'strong' is not a number"},
+      {{{"prompt", "x <lora:../lora/sd1_kohya:1>"}}, "prompt", "not a path"},
+      {{{"prompt", "x <hypernet:anime:1>"}}, "prompt", "is not supported"},
+      {{{"prompt", "x"}, {"negative_prompt", "<lora:missing>"}}, "negative_prompt", "no missing.safetensors"},
+  };
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += "<lora:sd1_kohya:0.1>";
+  cases.push_back({{{"prompt", many}}, "prompt", "at most 32 LoRA tags"});
+  for (const auto& [change, field, message] : cases) {
+    json body{{"steps", 2}, {"width", 64}, {"height", 64}};
+    body.update(change);
+    const Answer a = post(*server_, "/sdapi/v1/txt2img", body);
+    EXPECT_EQ(a.status, 400) << body.dump();
+    EXPECT_EQ(a.body["field"], field) << a.body.dump();
+    EXPECT_NE(a.body["detail"].get<std::string>().find(message), std::string::npos) << a.body.dump();
+  }
+  // A LoRA of another family matches no layer: the loader's error, as a 400; the server goes on.
+  const Answer other = post(*server_, "/sdapi/v1/txt2img", lora_request("x <lora:sdxl_kohya:1>"));
+  EXPECT_EQ(other.status, 400) << other.body.dump();
+  EXPECT_NE(other.body["detail"].get<std::string>().find("keys matched no layer"), std::string::npos) << other.body.dump();
+  const Answer after = post(*server_, "/sdapi/v1/txt2img", lora_request("a red circle "));
+  ASSERT_EQ(after.status, 200) << after.body.dump();
+  EXPECT_EQ(decode(after.body["images"][0]).rgb, generate(tiny_model(), lora_options("a red circle ")).image.rgb);
+}
+
+TEST_F(ServerLora, ListsTheFolderAsA1111Does) {
+  const Answer a = get(*server_, "/sdapi/v1/loras");
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_TRUE(a.body.is_array()) << a.body.dump();
+  const auto kohya = std::ranges::find_if(a.body, [](const json& l) { return l["name"] == "sd1_kohya"; });
+  ASSERT_NE(kohya, a.body.end()) << a.body.dump();
+  EXPECT_EQ((*kohya)["alias"], "sd1_kohya");
+  EXPECT_EQ(std::filesystem::path((*kohya)["path"].get<std::string>()),
+            std::filesystem::absolute(testing::fixture("lora/sd1_kohya.safetensors")));
+  EXPECT_TRUE((*kohya)["metadata"].is_object());
+  for (const json& l : a.body) EXPECT_EQ(l.size(), 4u) << l.dump();
+  const Answer refresh = post(*server_, "/sdapi/v1/refresh-loras", json::object());
+  EXPECT_EQ(refresh.status, 200);
+  EXPECT_EQ(get(*server_, "/sdapi/v1/loras").body, a.body);
 }
 
 TEST(ServerQueue, AFullQueueAnswers503AndALeavingClientFreesItsPlace) {

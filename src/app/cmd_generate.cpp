@@ -6,7 +6,6 @@
 #include <random>
 
 #include "app/commands.h"
-#include "app/lora_options.h"
 #include "app/memory_usage.h"
 #include "app/progress_bar.h"
 #include "core/dnnl_context.h"
@@ -14,7 +13,9 @@
 #include "io/generation_parameters.h"
 #include "pipeline/generate.h"
 #include "pipeline/generation_record.h"
+#include "pipeline/inpaint.h"
 #include "pipeline/model_defaults.h"
+#include "pipeline/prompt_loras.h"
 #include "sampling/sampler_names.h"
 
 namespace diffuse::app {
@@ -33,6 +34,9 @@ struct GenerateFlags {
   std::string vae, lora_model_dir = ".";
   std::vector<std::string> loras;  // FILE[:SCALE]
   bool lora_lenient = false;
+  std::string mask;
+  int mask_blur = 4;
+  bool invert_mask = false;
 };
 
 // A --sampling-method / --scheduler value the name table (sampling/sampler_names.h) resolves;
@@ -73,7 +77,8 @@ int run_generate(const GenerateFlags& f) {
   if (f.low_memory) use_low_memory_buffers();
   if (f.prediction == "v") load.prediction = Prediction::V;
   if (f.prediction == "eps") load.prediction = Prediction::Epsilon;
-  const PromptLoras loras = prompt_loras(f.prompt, f.loras, f.lora_model_dir);
+  PromptLoras loras = prompt_loras(f.prompt, f.loras, f.lora_model_dir);
+  if (f.negative_given) add_negative_loras(loras, f.negative, f.lora_model_dir);
   load.loras = loras.specs;
   load.lora_lenient = f.lora_lenient;
   load.vae_path = f.vae;
@@ -92,7 +97,7 @@ int run_generate(const GenerateFlags& f) {
 
   GenerateOptions o;
   o.prompt = loras.prompt;
-  if (f.negative_given) o.negative_prompt = f.negative;
+  o.negative_prompt = loras.negative_prompt;
   o.steps = f.steps > 0 ? f.steps : usage.steps;
   o.cfg_scale = std::isnan(f.cfg_scale) ? usage.cfg_scale : f.cfg_scale;
   o.width = f.width > 0 ? f.width : usage.width;
@@ -108,6 +113,15 @@ int run_generate(const GenerateFlags& f) {
   o.crop = pair_flag(f.crop, "--crop");
   o.target_size = pair_flag(f.target_size, "--target-size");
   if (!f.init_img.empty()) o.init_image = read_png(f.init_img);
+  if (!f.mask.empty()) {
+    try {
+      o.mask = read_png(f.mask);
+    } catch (const Error& e) {
+      throw Error(std::string("--mask: ") + e.what());
+    }
+  }
+  o.mask_blur = f.mask_blur;
+  o.invert_mask = f.invert_mask;
   const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
 
   if (f.verbose)
@@ -150,7 +164,7 @@ int run_generate(const GenerateFlags& f) {
 }  // namespace
 
 Command add_generate(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate images from a prompt (txt2img, or img2img with --init-img)");
+  auto* cmd = app.add_subcommand("generate", "Generate images from a prompt (txt2img, img2img with --init-img, inpainting with --mask)");
   auto f = std::make_shared<GenerateFlags>();
   cmd->add_option("-m,--model", f->model, "Checkpoint: .safetensors, .ckpt, or a diffusers folder (default: the built-in demo model)");
   cmd->add_option("-p,--prompt", f->prompt, "Prompt")->required();
@@ -178,8 +192,15 @@ Command add_generate(CLI::App& app) {
       ->check(CLI::IsMember({"linspace", "leading", "trailing"}));
   cmd->add_option("-W,--width", f->width, "Image width, a multiple of 8 (default: the model's native size)");
   cmd->add_option("-H,--height", f->height, "Image height, a multiple of 8 (default: the model's native size)");
-  cmd->add_option("-i,--init-img", f->init_img, "Initial image (PNG) for img2img");
+  auto* init_img = cmd->add_option("-i,--init-img", f->init_img, "Initial image (PNG) for img2img and inpainting");
   cmd->add_option("--strength", f->strength, "img2img strength in (0, 1]")->capture_default_str();
+  cmd->add_option("--mask", f->mask,
+                  "Inpainting mask (PNG; white = repaint, black = keep; resized to the image when its size differs)")
+      ->needs(init_img);
+  cmd->add_option("--mask-blur", f->mask_blur,
+                  "Gaussian blur of the mask in pixels before it is binarised at 0.5, as A1111's Mask blur (0: none)")
+      ->capture_default_str()->check(CLI::Range(0, kMaxMaskBlur));
+  cmd->add_flag("--invert-mask", f->invert_mask, "Repaint the black part of the mask instead (A1111's Inpaint not masked)");
   cmd->add_option("-b,--batch-count", f->batch_count, "Images to make; image i uses seed + i")
       ->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores; 1 for a tiny model such as the built-in one)");
@@ -196,7 +217,7 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--target-size", f->target_size, "SDXL micro-conditioning: target H W")->expected(2);
   cmd->add_option("--vae", f->vae, "VAE file replacing the model's (e.g. vae-ft-mse-840000; CompVis or diffusers names)");
   cmd->add_option("--lora", f->loras, "LoRA file to merge, FILE[:SCALE] (scale 1 when none; repeatable)");
-  cmd->add_option("--lora-model-dir", f->lora_model_dir, "Where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors")
+  cmd->add_option("--lora-model-dir", f->lora_model_dir, "Where the <lora:NAME:SCALE> tags of the prompt and negative prompt find NAME.safetensors")
       ->capture_default_str();
   cmd->add_flag("--lora-lenient", f->lora_lenient, "Skip LoRA keys that match no layer of the model (listed) instead of failing");
   cmd->add_flag("--low-memory", f->low_memory,

@@ -15,6 +15,7 @@ namespace {
 struct ServeFlags {
   std::string model, precision = "auto";
   int threads = 0;
+  bool lora_lenient = false;
   int max_body_mb = 32;
   int default_steps = 0;  // 0: the model's
   double default_cfg_scale = std::numeric_limits<double>::quiet_NaN();  // NaN: the model's
@@ -32,13 +33,16 @@ int run_serve(ServeFlags f) {
   if (f.threads <= 0) set_num_threads(usage.threads);
   server::ServeOptions& o = f.serve;
   o.model_name = std::filesystem::path(model_path).filename().string();
+  o.model_path = model_path;
+  load.lora_lenient = f.lora_lenient;
+  o.load = load;
   o.limits.max_body_bytes = size_t(f.max_body_mb) << 20;
   o.defaults = {usage.width, usage.height, f.default_steps > 0 ? f.default_steps : usage.steps,
                 std::isnan(f.default_cfg_scale) ? usage.cfg_scale : f.default_cfg_scale, usage.sampler};
   if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
     std::fprintf(stderr, "diffuse serve: listening on %s: anyone who can reach this machine can generate images with it\n",
                  o.host.c_str());
-  return server::serve(*model, o);
+  return server::serve(std::move(model), o);
 }
 
 }  // namespace
@@ -68,6 +72,11 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--default-steps", f->default_steps, "Steps for a request that names none (default: the model's)")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--default-cfg-scale", f->default_cfg_scale, "CFG scale for a request that names none (default: the model's)");
+  cmd->add_option("--lora-model-dir", o.lora_model_dir,
+                  "Where <lora:NAME:M> tags in a request's prompts find NAME.safetensors (.ckpt, .pt); "
+                  "without it, requests with LoRA tags are refused")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--lora-lenient", f->lora_lenient, "Skip LoRA keys that match no layer of the model (logged) instead of refusing the request");
   return {cmd, [f] { return run_serve(*f); }};
 }
 

@@ -1,11 +1,13 @@
 #include "pipeline/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "core/buffer_pool.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "pipeline/inpaint.h"
 #include "sampling/samplers.h"
 #include "sampling/torch_generator.h"
 
@@ -26,11 +28,20 @@ void validate(const GenerateOptions& o) {
   if (o.init_image && (o.init_image->width != o.width || o.init_image->height != o.height))
     throw Error("init image is " + std::to_string(o.init_image->width) + "x" + std::to_string(o.init_image->height) +
                 " but the output is " + std::to_string(o.width) + "x" + std::to_string(o.height));
+  if (o.mask && !o.init_image) throw Error("a mask needs an init image (-i/--init-img) to inpaint");
+  if (o.mask_blur < 0 || o.mask_blur > kMaxMaskBlur)
+    throw Error("--mask-blur must be in [0, " + std::to_string(kMaxMaskBlur) + "], got " + std::to_string(o.mask_blur));
 }
 
 Tensor randn(TorchGenerator& gen, Shape shape) {
   Tensor t(std::move(shape));
   gen.randn(t.data(), size_t(t.numel()));
+  return t;
+}
+
+Tensor ones(Shape shape) {
+  Tensor t(std::move(shape));
+  std::fill_n(t.data(), t.numel(), 1.0f);
   return t;
 }
 
@@ -43,19 +54,33 @@ Tensor from_image(const Image& image) {
   return t;
 }
 
+// The VAE's latents of an NCHW image in [-1, 1]: latent_dist.sample() (one draw from `gen`) times
+// the scaling factor, as diffusers' pipelines encode init images.
+Tensor encode_latents(const StableDiffusion& model, const Tensor& image, TorchGenerator& gen) {
+  Vae::Moments moments = [&] {
+    const BufferPool::OnePass encode_once;
+    return model.vae().encode(image);
+  }();
+  Tensor latents = moments.sample(randn(gen, moments.mean.shape()));
+  ops::scale_(latents, model.vae_scaling_factor());
+  return latents;
+}
+
 // Classifier-free guidance over the batch [unconditional, conditional]: u + cfg * (c - u).
-// With cfg <= 1 the unconditional pass is skipped, as diffusers does.
+// With cfg <= 1 the unconditional pass is skipped, as diffusers does. `extra` (an inpainting
+// UNet's mask and masked-image latents) joins the latents after the sampler's scale_model_input.
 ModelFn guided_unet(const StableDiffusion& model, const Conditioning& cond, const std::optional<AddedConditions>& added,
-                    double cfg, int& calls) {
+                    double cfg, const Tensor& extra, int& calls) {
   const bool guided = cfg > 1.0;
-  return [&model, &cond, &added, cfg, guided, &calls](const Tensor& x, double t) {
+  return [&model, &cond, &added, cfg, guided, &extra, &calls](const Tensor& latents, double t) {
     ++calls;
+    const Tensor x = extra.empty() ? latents : concat_channels(latents, extra);
     const Tensor input = guided ? ops::concat_batch(x, x) : x;
     std::vector<float> ts(size_t(input.dim(0)), float(t));
     Tensor out = model.unet().forward(input, ts, cond.context, added ? &*added : nullptr);
     if (!guided) return out;
-    const int64_t n = x.numel();
-    Tensor eps(x.shape());
+    const int64_t n = latents.numel();
+    Tensor eps(latents.shape());
     for (int64_t i = 0; i < n; ++i) {
       const float u = out.data()[i], c = out.data()[n + i];
       eps.data()[i] = u + float(cfg) * (c - u);
@@ -113,16 +138,46 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   const int factor = model.latent_factor();
   const Shape latent_shape{1, model.latent_channels(), o.height / factor, o.width / factor};
 
-  Tensor latents;
+  Tensor latents, unet_extra;
+  StepHook after_step;
   int start = 0;
-  if (o.init_image) {
+  if (o.mask || model.inpainting()) {
+    // diffusers' StableDiffusionInpaintPipeline. An inpainting UNet given no mask repaints
+    // everything over a blank (mid-grey) image, as A1111 runs such models for txt2img.
     clock = std::chrono::steady_clock::now();
-    Vae::Moments moments = [&] {
-      const BufferPool::OnePass encode_once;
-      return model.vae().encode(from_image(*o.init_image));
-    }();
-    Tensor init = moments.sample(randn(gen, moments.mean.shape()));
-    ops::scale_(init, model.vae_scaling_factor());
+    const Tensor image = o.init_image ? from_image(*o.init_image) : Tensor::zeros({1, 3, o.height, o.width});
+    const Tensor mask = o.mask ? prepare_mask(*o.mask, o.width, o.height, o.mask_blur, o.invert_mask)
+                               : ones({1, 1, o.height, o.width});
+    // strength 1 starts from pure noise, not from noised image latents (is_strength_max); the draws
+    // keep diffusers' order: image latents (only where used), start noise, masked-image latents.
+    const bool pure_noise = !o.init_image || o.strength == 1.0;
+    start = o.init_image ? o.steps - int(o.steps * o.strength) : 0;
+    const Tensor image_latents = !model.inpainting() || !pure_noise ? encode_latents(model, image, gen) : Tensor();
+    const Tensor noise = randn(gen, latent_shape);
+    if (pure_noise) {
+      latents = noise.clone();
+      ops::scale_(latents, float(schedule.init_noise_sigma));
+    } else {
+      latents = add_noise(schedule, image_latents, noise, start);
+    }
+    const Tensor latent_mask = resize_nearest(mask, int(latent_shape[2]), int(latent_shape[3]));
+    // Encoded for a 4-channel UNet too, which never reads it: the draw moves the generator.
+    const Tensor masked_latents = encode_latents(model, masked_image(image, mask), gen);
+    result.times.encode = seconds_since(clock);
+    if (model.inpainting()) {
+      unet_extra = concat_channels(latent_mask, masked_latents);
+    } else {
+      // The known region follows the image's own noised latents: after each step it is put back
+      // at the next call's noise level (clean after the last), the start noise reused.
+      const int last_call = int(schedule.model_timesteps().size()) - 1;
+      after_step = [&schedule, image_latents, noise, latent_mask, last_call](Tensor x, int call) {
+        const Tensor known = call < last_call ? add_noise_at_call(schedule, image_latents, noise, call + 1) : image_latents;
+        return blend_known(known, x, latent_mask);
+      };
+    }
+  } else if (o.init_image) {
+    clock = std::chrono::steady_clock::now();
+    const Tensor init = encode_latents(model, from_image(*o.init_image), gen);
     result.times.encode = seconds_since(clock);
     start = o.steps - int(o.steps * o.strength);
     latents = add_noise(schedule, init, randn(gen, latent_shape), start);
@@ -133,7 +188,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   result.start_latents = latents.clone();
 
   clock = std::chrono::steady_clock::now();
-  const ModelFn denoiser = guided_unet(model, cond, added, o.cfg_scale, result.times.unet_calls);
+  const ModelFn denoiser = guided_unet(model, cond, added, o.cfg_scale, unet_extra, result.times.unet_calls);
   // The sampler reports a finished evaluation after the model call returns; the wrapper keeps
   // that call's input and output until then, so the report can carry the predicted x0.
   const Tensor *last_in = nullptr, *last_out = nullptr;
@@ -149,7 +204,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
     report = [&](int done, int total) {
       progress({done, total, predicted_x0(schedule, *last_out, *last_in, last_t)});
     };
-  result.final_latents = sample(schedule, progress ? unet : denoiser, latents, gen, start, report);
+  result.final_latents = sample(schedule, progress ? unet : denoiser, latents, gen, start, report, after_step);
   result.times.sampling = seconds_since(clock);
   return result;
 }

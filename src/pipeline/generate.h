@@ -26,6 +26,12 @@ struct GenerateOptions {
   std::optional<std::string> timestep_spacing;  // overrides the scheduler config's: linspace, leading, trailing
   std::optional<Image> init_image;  // img2img
   double strength = 0.75;
+  // Inpainting (needs init_image): white = repaint, as A1111; another size is resized to the image's.
+  // With an inpainting UNet, diffusers' StableDiffusionInpaintPipeline; with an ordinary one, its
+  // latent blending of the known region after every step (pipeline/inpaint.h prepares the mask).
+  std::optional<Image> mask;
+  int mask_blur = 4;         // A1111's Gaussian blur of the mask (sigma in pixels) before binarising; 0: none
+  bool invert_mask = false;  // repaint the black part instead (A1111's "Inpaint not masked")
   // SDXL micro-conditioning; zeros mean "the image size" / no crop.
   std::array<int, 2> original_size{0, 0}, crop{0, 0}, target_size{0, 0};
 };
@@ -49,7 +55,7 @@ struct StepProgress {
 };
 using ProgressFn = std::function<void(const StepProgress&)>;
 
-// One image the way diffusers' StableDiffusion(XL)(Img2Img)Pipeline makes it, with a CPU
+// One image the way diffusers' StableDiffusion(XL)(Img2Img|Inpaint)Pipeline makes it, with a CPU
 // torch.Generator seeded with options.seed. Throws Error for invalid options.
 GenerateResult generate(const StableDiffusion& model, const GenerateOptions& options, const ProgressFn& progress = {});
 

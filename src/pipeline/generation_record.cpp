@@ -17,6 +17,11 @@ GenerationParameters generation_parameters(const GenerateOptions& o, int64_t see
   p.height = o.height;
   p.model = model_name;
   if (o.init_image) p.strength = o.strength;
+  // A1111's inpainting keys, after its "Denoising strength".
+  if (o.mask) {
+    p.extra.emplace_back("Mask blur", std::to_string(o.mask_blur));
+    if (o.invert_mask) p.extra.emplace_back("Mask mode", "Inpaint not masked");
+  }
   // A1111's own keys: "Clip skip" when set, "Emphasis: None" when brackets were read as text.
   if (o.clip_skip > 0) p.extra.emplace_back("Clip skip", std::to_string(o.clip_skip));
   const auto bracketed = [](const std::string& text) { return text.find_first_of("([") != std::string::npos; };

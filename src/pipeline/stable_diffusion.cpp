@@ -87,10 +87,11 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   sd->files_.vae.drop_data();
   const UNetConfig& unet = sd->unet_->config();
   const int latent = sd->latent_channels();
-  if (unet.in_channels != latent || unet.out_channels != latent)
+  sd->inpainting_ = unet.in_channels == 2 * latent + 1;
+  if ((unet.in_channels != latent && !sd->inpainting_) || unet.out_channels != latent)
     throw Error(files.source + ": the UNet takes " + std::to_string(unet.in_channels) + " and makes " +
                 std::to_string(unet.out_channels) + " latent channels, but the VAE's latents have " +
-                std::to_string(latent) + " (inpainting UNets are not supported yet)");
+                std::to_string(latent) + " (an inpainting UNet takes " + std::to_string(2 * latent + 1) + ")");
   return sd;
 }
 

@@ -55,6 +55,9 @@ class StableDiffusion {
   // Image pixels per latent pixel along each side: 2^(VAE levels - 1), 8 for SD 1.x-XL (diffusers'
   // vae_scale_factor); the demo model's VAE has 4.
   int latent_factor() const { return 1 << (vae_->config().block_out_channels.size() - 1); }
+  // An inpainting UNet (SD 1.5/2.x inpainting checkpoints): its input is the latents, the mask and
+  // the masked image's latents (2 * latent_channels + 1 channels in conv_in's weight).
+  bool inpainting() const { return inpainting_; }
   Precision precision() const { return precision_; }
   const UNet& unet() const;  // an Error once released
   const Vae& vae() const { return *vae_; }
@@ -81,6 +84,7 @@ class StableDiffusion {
   float vae_scale_ = 0.18215f;
   Precision precision_ = Precision::Fp32;
   bool low_memory_ = false;
+  bool inpainting_ = false;
   // What conditioning() keeps between calls; mutable like a cache, which is what it is.
   mutable std::vector<ClipTextModel> text_encoders_;
   mutable std::vector<std::string> last_prompts_;

@@ -10,17 +10,21 @@
 
 namespace diffuse::sampling {
 
-// The model as the loops call it: checks the output's shape and reports progress.
+// The model as the loops call it: checks the output's shape and reports progress. Each loop
+// passes the latents its step made from the last call through stepped(), the caller's StepHook.
 class Denoiser {
  public:
-  Denoiser(const ModelFn& model, const StepCallback& callback, int total_calls)
-      : model_(model), callback_(callback), total_(total_calls) {}
+  Denoiser(const ModelFn& model, const StepCallback& callback, int total_calls, int first_call,
+           const StepHook& after_step)
+      : model_(model), callback_(callback), after_step_(after_step), total_(total_calls), first_call_(first_call) {}
   Tensor operator()(const Tensor& x, double t);
+  Tensor stepped(Tensor x) const { return after_step_ ? after_step_(std::move(x), first_call_ + done_ - 1) : x; }
 
  private:
   const ModelFn& model_;
   const StepCallback& callback_;
-  int total_, done_ = 0;
+  const StepHook& after_step_;
+  int total_, first_call_, done_ = 0;
 };
 
 // A new tensor of `shape` with element i = f(i).

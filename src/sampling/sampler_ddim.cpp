@@ -29,7 +29,7 @@ Tensor sample_ddim(const Schedule& s, Denoiser& model, Tensor x, int start) {
     const float coeff_x0 = std::sqrt(alpha_prev), coeff_eps = std::sqrt(1.0f - alpha_prev);
     const Tensor x0 = vp_x0(s.prediction, out, x, now), eps = vp_eps(s.prediction, out, x, now);
     const float *a = x0.data(), *e = eps.data();
-    x = elementwise(x.shape(), [=](int64_t j) { return coeff_x0 * a[j] + coeff_eps * e[j]; });
+    x = model.stepped(elementwise(x.shape(), [=](int64_t j) { return coeff_x0 * a[j] + coeff_eps * e[j]; }));
   }
   return x;
 }
@@ -83,7 +83,8 @@ Tensor sample_pndm(const Schedule& s, Denoiser& model, Tensor x, int start) {
     const float denominator = alpha * std::sqrt(beta_prev) + std::sqrt(alpha * beta * alpha_prev);
     const float eps_coeff = alpha_prev - alpha;
     const float *v = x.data(), *e = eps.data();
-    x = elementwise(x.shape(), [=](int64_t j) { return sample_coeff * v[j] - eps_coeff * e[j] / denominator; });
+    x = model.stepped(
+        elementwise(x.shape(), [=](int64_t j) { return sample_coeff * v[j] - eps_coeff * e[j] / denominator; }));
   }
   return x;
 }
@@ -103,11 +104,11 @@ Tensor sample_lcm(const Schedule& s, Denoiser& model, Tensor x, TorchGenerator& 
     const Tensor x0 = vp_x0(s.prediction, out, x, vp_from_alpha_cumprod(alpha_cumprod_at(s, t)));
     const float *a = x0.data(), *v = x.data();
     const Tensor denoised = elementwise(x.shape(), [=](int64_t j) { return c_out * a[j] + c_skip * v[j]; });
-    if (last) return denoised;
+    if (last) return model.stepped(denoised);
     const VpLevel next = vp_from_alpha_cumprod(alpha_cumprod_at(s, s.timesteps[size_t(i) + 1]));
     const Tensor noise = randn_like(x, gen);
     const float *d = denoised.data(), *n = noise.data();
-    x = elementwise(x.shape(), [=](int64_t j) { return next.alpha * d[j] + next.sigma * n[j]; });
+    x = model.stepped(elementwise(x.shape(), [=](int64_t j) { return next.alpha * d[j] + next.sigma * n[j]; }));
   }
   return x;
 }

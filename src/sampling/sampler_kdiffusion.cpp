@@ -36,7 +36,7 @@ Tensor sample_euler(const Schedule& s, Denoiser& model, Tensor x, TorchGenerator
     // EulerDiscreteScheduler.step draws its churn noise even when s_churn = 0 leaves it unused;
     // drawing it keeps the generator where diffusers leaves it.
     randn_like(x, gen);
-    x = euler_step(x, derivative(x, k_x0(s.prediction, out, x, sigma), sigma), s.sigmas[size_t(i) + 1] - sigma);
+    x = model.stepped(euler_step(x, derivative(x, k_x0(s.prediction, out, x, sigma), sigma), s.sigmas[size_t(i) + 1] - sigma));
   }
   return x;
 }
@@ -52,7 +52,7 @@ Tensor sample_euler_ancestral(const Schedule& s, Denoiser& model, Tensor x, Torc
     const Tensor stepped = euler_step(x, derivative(x, k_x0(s.prediction, out, x, sigma), sigma), sigma_down - sigma);
     const Tensor noise = randn_like(x, gen);
     const float *v = stepped.data(), *n = noise.data();
-    x = elementwise(x.shape(), [=](int64_t j) { return v[j] + n[j] * sigma_up; });
+    x = model.stepped(elementwise(x.shape(), [=](int64_t j) { return v[j] + n[j] * sigma_up; }));
   }
   return x;
 }
@@ -65,12 +65,12 @@ Tensor sample_heun(const Schedule& s, Denoiser& model, Tensor x, int start) {
     const float sigma = s.sigmas[size_t(i)], sigma_next = s.sigmas[size_t(i) + 1], dt = sigma_next - sigma;
     const Tensor out = model(scaled(x, sigma), s.timesteps[size_t(i)]);
     const Tensor d = derivative(x, k_x0(s.prediction, out, x, sigma), sigma);
-    const Tensor x_next = euler_step(x, d, dt);
+    const Tensor x_next = model.stepped(euler_step(x, d, dt));
     if (i + 1 == s.steps) return x_next;
     const Tensor out_next = model(scaled(x_next, sigma_next), s.timesteps[size_t(i) + 1]);
     const Tensor d_next = derivative(x_next, k_x0(s.prediction, out_next, x_next, sigma_next), sigma_next);
     const float *a = d.data(), *b = d_next.data();
-    x = euler_step(x, elementwise(x.shape(), [=](int64_t j) { return (a[j] + b[j]) / 2.0f; }), dt);
+    x = model.stepped(euler_step(x, elementwise(x.shape(), [=](int64_t j) { return (a[j] + b[j]) / 2.0f; }), dt));
   }
   return x;
 }

@@ -48,7 +48,7 @@ Tensor sample_dpmpp_2m(const Schedule& s, Denoiser& model, Tensor x, int start) 
     const FirstOrder c = first_order(now, next, std::exp(-h) - 1.0f);
     const float *v = x.data(), *m0 = x0.data();
     if (i == start || i + 1 == s.steps) {
-      x = elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * m0[j]; });
+      x = model.stepped(elementwise(x.shape(), [=](int64_t j) { return c.sample_coeff * v[j] - c.x0_coeff * m0[j]; }));
     } else {
       const float h_0 = now.lambda() - vp_from_sigma(s.sigmas[size_t(i) - 1]).lambda();
       const float d1_coeff = 1.0f / (h_0 / h), half_x0_coeff = 0.5f * c.x0_coeff;
@@ -57,6 +57,7 @@ Tensor sample_dpmpp_2m(const Schedule& s, Denoiser& model, Tensor x, int start) 
         const float d1 = d1_coeff * (m0[j] - m1[j]);
         return c.sample_coeff * v[j] - c.x0_coeff * m0[j] - half_x0_coeff * d1;
       });
+      x = model.stepped(std::move(x));
     }
     previous_x0 = x0;
   }
@@ -121,7 +122,7 @@ Tensor sample_unipc(const Schedule& s, Denoiser& model, Tensor x, int start) {
     m_prev2 = std::exchange(m_prev, m);
     last_order = std::min({2, s.steps - i, i - start + 1});
     last_sample = x;
-    x = unipc_predict(s, i, last_order, x, m, m_prev2);
+    x = model.stepped(unipc_predict(s, i, last_order, x, m, m_prev2));
   }
   return x;
 }

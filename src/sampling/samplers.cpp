@@ -1,6 +1,7 @@
 #include "sampling/samplers.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/error.h"
 #include "sampling/sampler_common.h"
@@ -12,7 +13,8 @@ Tensor Denoiser::operator()(const Tensor& x, double t) {
   Tensor out = model_(x, t);
   if (out.shape() != x.shape())
     throw Error("the model returned " + shape_string(out.shape()) + " for latents " + shape_string(x.shape()));
-  if (callback_) callback_(++done_, total_);
+  ++done_;  // counted without a callback too: stepped() names the call by it
+  if (callback_) callback_(done_, total_);
   return out;
 }
 
@@ -47,12 +49,12 @@ Tensor k_x0(Prediction p, const Tensor& out, const Tensor& x, float sigma) {
 using namespace sampling;
 
 Tensor sample(const Schedule& s, const ModelFn& model, const Tensor& latents, TorchGenerator& gen, int start,
-              const StepCallback& callback) {
+              const StepCallback& callback, const StepHook& after_step) {
   if (start < 0 || start >= s.steps)
     throw Error("sampling must start at a step in [0, " + std::to_string(s.steps) + "), got " + std::to_string(start));
   // Steps are what diffusers' img2img skips; heun makes two model calls per step.
   const int first_call = start * s.order();
-  Denoiser denoiser(model, callback, int(s.model_timesteps().size()) - first_call);
+  Denoiser denoiser(model, callback, int(s.model_timesteps().size()) - first_call, first_call, after_step);
   switch (s.kind) {
     case SamplerKind::Ddim:
       return sample_ddim(s, denoiser, latents, start);
@@ -82,36 +84,52 @@ Tensor predicted_x0(const Schedule& s, const Tensor& model_out, const Tensor& mo
   return vp_x0(s.prediction, model_out, model_in, vp_from_alpha_cumprod(alpha_cumprod));
 }
 
-// Each scheduler class's add_noise at the step img2img starts from: DDPM's
-// sqrt(a) x0 + sqrt(1 - a) noise at that timestep (DDIM, PNDM, LCM), x0 + sigma noise
-// (Euler, EulerAncestral, Heun), alpha_t x0 + sigma_t noise from sigma (DPM-Solver, UniPC).
-Tensor add_noise(const Schedule& s, const Tensor& x0, const Tensor& noise, int start) {
-  if (start < 0 || start >= s.steps)
-    throw Error("img2img must start at a step in [0, " + std::to_string(s.steps) + "), got " + std::to_string(start));
+namespace {
+
+// x0 noised as each scheduler class's add_noise does: DDPM's sqrt(a) x0 + sqrt(1 - a) noise at
+// model timestep `timestep` (DDIM, PNDM, LCM), x0 + sigma noise (Euler, EulerAncestral, Heun) and
+// alpha_t x0 + sigma_t noise (DPM-Solver, UniPC) from sigmas[sigma_index].
+Tensor noised(const Schedule& s, const Tensor& x0, const Tensor& noise, double timestep, size_t sigma_index) {
   if (x0.shape() != noise.shape())
     throw Error("add_noise: latents " + shape_string(x0.shape()) + " and noise " + shape_string(noise.shape()) +
                 " differ");
+  const float *x = x0.data(), *n = noise.data();
   VpLevel level{};
   switch (s.kind) {
     case SamplerKind::Ddim:
     case SamplerKind::Pndm:
     case SamplerKind::Lcm:
-      level = vp_from_alpha_cumprod(s.alphas_cumprod.at(size_t(s.model_timesteps()[size_t(start)])));
+      level = vp_from_alpha_cumprod(s.alphas_cumprod.at(size_t(timestep)));
       break;
     case SamplerKind::DpmPP2M:
     case SamplerKind::UniPC:
-      level = vp_from_sigma(s.sigmas[size_t(start)]);
+      level = vp_from_sigma(s.sigmas[sigma_index]);
       break;
     case SamplerKind::Euler:
     case SamplerKind::EulerAncestral:
     case SamplerKind::Heun: {
-      const float sigma = s.sigmas[size_t(start)];
-      const float *x = x0.data(), *n = noise.data();
+      const float sigma = s.sigmas[sigma_index];
       return elementwise(x0.shape(), [=](int64_t i) { return x[i] + n[i] * sigma; });
     }
   }
-  const float *x = x0.data(), *n = noise.data();
   return elementwise(x0.shape(), [=](int64_t i) { return level.alpha * x[i] + level.sigma * n[i]; });
+}
+
+}  // namespace
+
+// At the step img2img starts from.
+Tensor add_noise(const Schedule& s, const Tensor& x0, const Tensor& noise, int start) {
+  if (start < 0 || start >= s.steps)
+    throw Error("img2img must start at a step in [0, " + std::to_string(s.steps) + "), got " + std::to_string(start));
+  return noised(s, x0, noise, s.model_timesteps()[size_t(start)], size_t(start));
+}
+
+Tensor add_noise_at_call(const Schedule& s, const Tensor& x0, const Tensor& noise, int call) {
+  const std::vector<double> calls = s.model_timesteps();
+  if (call < 0 || call >= int(calls.size()))
+    throw Error("add_noise: model call " + std::to_string(call) + " is outside [0, " + std::to_string(calls.size()) + ")");
+  // HeunDiscreteScheduler's sigmas list every level after the first twice, one per call.
+  return noised(s, x0, noise, calls[size_t(call)], size_t(s.kind == SamplerKind::Heun ? (call + 1) / 2 : call));
 }
 
 }  // namespace diffuse

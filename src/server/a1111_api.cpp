@@ -7,6 +7,7 @@
 #include "sampling/schedule.h"
 #include "server/base64.h"
 #include "server/http_util.h"
+#include "server/lora_list.h"
 
 namespace diffuse::server {
 namespace {
@@ -56,7 +57,7 @@ ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2
   GenerateOptions& o = r.options;
   o.prompt = read_string(body, "prompt", "");
   read_sampling_fields(body, ctx.defaults, o);
-  o.clip_skip = clip_skip(body, ctx.model.family());
+  o.clip_skip = clip_skip(body, ctx.family);
   r.batch_size = read_int(body, "batch_size", 1);
   r.n_iter = read_int(body, "n_iter", 1);
   o.width = read_int(body, "width", ctx.defaults.width);
@@ -64,14 +65,15 @@ ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2
   r.img2img = img2img;
   if (img2img) o.strength = read_number(body, "denoising_strength", 0.75);
   validate(r, ctx.limits);  // before the init image is decoded: a bad size costs no decode
+  resolve_loras(r, ctx.lora_model_dir);
   if (img2img) o.init_image = init_image(body, o.width, o.height, ctx.limits);
   return r;
 }
 
 json parameters_json(const ImageRequest& r) {
   const GenerateOptions& o = r.options;
-  json p{{"prompt", o.prompt},
-         {"negative_prompt", o.negative_prompt.value_or("")},
+  json p{{"prompt", r.loras.recorded_prompt},
+         {"negative_prompt", r.loras.recorded_negative_prompt.value_or("")},
          {"seed", o.seed},
          {"steps", o.steps},
          {"cfg_scale", o.cfg_scale},
@@ -89,18 +91,21 @@ void generate_images(const httplib::Request& req, httplib::Response& res, Server
   const json body = parse_json_body(req);
   ImageRequest request = parse_request(body, ctx, img2img);
   const json parameters = parameters_json(request);
-  const GenerateOptions options = request.options;
+  const ImageRequest asked = request;  // what the answer repeats; the queue takes `request`
+  const GenerateOptions& options = asked.options;
   const auto output = run_job(req, ctx.jobs, std::move(request));
   if (!output) return;  // the client has gone: nobody reads an answer
   json images = json::array(), infotexts = json::array();
   for (size_t i = 0; i < output->images.size(); ++i) {
-    const GenerationParameters p = generation_parameters(options, output->seeds[i], ctx.model_name);
+    const GenerationParameters p = request_parameters(asked, output->seeds[i], ctx.model_name);
     images.push_back(png_base64(output->images[i], p));
     infotexts.push_back(format_parameters(p));
   }
-  json info{{"prompt", options.prompt},
+  // A1111's prompt and all_prompts keep their tags (its extra-network parsing works on copies).
+  const std::string& prompt = asked.loras.recorded_prompt;
+  json info{{"prompt", prompt},
                   {"all_prompts", json::array()},
-                  {"negative_prompt", options.negative_prompt.value_or("")},
+                  {"negative_prompt", asked.loras.recorded_negative_prompt.value_or("")},
                   {"seed", options.seed},
                   {"all_seeds", output->seeds},
                   {"subseed", -1},
@@ -116,7 +121,7 @@ void generate_images(const httplib::Request& req, httplib::Response& res, Server
                   {"infotexts", infotexts},
                   {"interrupted", output->interrupted},
                   {"version", "diffuse 0.1"}};
-  for (size_t i = 0; i < output->images.size(); ++i) info["all_prompts"].push_back(options.prompt);
+  for (size_t i = 0; i < output->images.size(); ++i) info["all_prompts"].push_back(prompt);
   send_json(res, 200, {{"images", images}, {"parameters", parameters}, {"info", info.dump(-1, ' ', false, json::error_handler_t::replace)}});
 }
 
@@ -180,6 +185,10 @@ void add_a1111_routes(httplib::Server& http, ServerContext& ctx) {
                                                {"filename", ctx.model_name},
                                                {"config", nullptr}}}));
            }));
+  http.Get("/sdapi/v1/loras", guarded([&ctx](const auto&, auto& res) { send_json(res, 200, lora_list(ctx.lora_model_dir)); }));
+  // A1111 re-scans its folders here; lora_list reads the folder on every call, so there is nothing
+  // to re-read. Answered as A1111 answers it, for the clients that call it before listing.
+  http.Post("/sdapi/v1/refresh-loras", guarded([](const auto&, auto& res) { send_json(res, 200, nullptr); }));
   http.Get("/sdapi/v1/options", guarded([&ctx](const auto&, auto& res) {
              const std::lock_guard lock(ctx.options_mutex);
              send_json(res, 200, ctx.options);

@@ -122,7 +122,7 @@ void block_stop_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int serve(const StableDiffusion& model, const ServeOptions& o) {
+int serve(std::unique_ptr<StableDiffusion> model, const ServeOptions& o) {
   block_stop_signals();  // again, for callers that did not: the threads started from here on inherit it
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-answer is a failed write, not a dead server
 
@@ -130,10 +130,13 @@ int serve(const StableDiffusion& model, const ServeOptions& o) {
   int port = o.port == 0 ? http.bind_to_any_port(o.host) : (http.bind_to_port(o.host, o.port) ? o.port : -1);
   if (port < 0) throw Error("cannot listen on " + o.host + ":" + std::to_string(o.port) + " (in use, or not an address of this machine)");
   // After the bind, so that a taken port fails at once; before listening, so that no request waits on it.
-  const LatentPreview preview = LatentPreview::fit(model);
+  // Fitted once: it depends on the VAE alone, which LoRAs do not change.
+  const LatentPreview preview = LatentPreview::fit(*model);
+  const Family family = model->family();
 
-  JobQueue jobs(model, o.limits.queue_size);
-  ServerContext ctx{model, o.model_name, o.limits, o.defaults, jobs, preview, {}, {{"sd_model_checkpoint", o.model_name}}};
+  ModelHolder models(o.model_path, o.load, std::move(model));
+  JobQueue jobs(models, o.limits.queue_size);
+  ServerContext ctx{family, o.model_name, o.lora_model_dir, o.limits, o.defaults, jobs, preview, {}, {{"sd_model_checkpoint", o.model_name}}};
 
   // Each waiting request holds a thread: room for a full queue, the running job and the
   // progress polls beside them.

@@ -134,7 +134,8 @@ std::optional<JobOutput> run_job(const httplib::Request& req, JobQueue& jobs, Im
   const PeerConnection peer(req.remote_addr, req.remote_port);
   for (;;) {
     if (auto out = job->wait_for(std::chrono::milliseconds(200))) {
-      if (!out->error.empty()) throw RequestError("", out->error, out->shut_down ? 503 : 500);
+      if (!out->error.empty())
+        throw RequestError(out->bad_request ? "prompt" : "", out->error, out->shut_down ? 503 : out->bad_request ? 400 : 500);
       return out;
     }
     if (peer.closed()) {
@@ -146,6 +147,12 @@ std::optional<JobOutput> run_job(const httplib::Request& req, JobQueue& jobs, Im
 
 std::string png_base64(const Image& image, const GenerationParameters& parameters) {
   return base64_encode(encode_png(image, {{"parameters", format_parameters(parameters)}}));
+}
+
+GenerationParameters request_parameters(const ImageRequest& request, int64_t seed, const std::string& model_name) {
+  GenerationParameters p = generation_parameters(request.options, seed, model_name);
+  record_loras(p, request.loras);
+  return p;
 }
 
 }  // namespace diffuse::server

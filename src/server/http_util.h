@@ -35,11 +35,15 @@ httplib::Server::Handler guarded(httplib::Server::Handler handler, ErrorWriter w
 std::pair<int, int> parse_size(const std::string& text, const std::string& field);
 
 // Queues the request and waits for its output while the client stays: nullopt (the job
-// cancelled) once the client has gone. RequestError 503 for a full queue or a shutdown, 500 for
-// a failed generation.
+// cancelled) once the client has gone. RequestError 503 for a full queue or a shutdown, 400 for
+// LoRAs the loader refused, 500 for a failed generation.
 std::optional<JobOutput> run_job(const httplib::Request& req, JobQueue& jobs, ImageRequest request);
 
 // The image as a base64 PNG carrying A1111's "parameters" text.
 std::string png_base64(const Image& image, const GenerationParameters& parameters);
+
+// What the PNG of a request's image `seed` records: its options as applied, the prompts as the
+// client wrote them with their LoRA tags, and the LoRAs' hashes (the CLI's record_loras).
+GenerationParameters request_parameters(const ImageRequest& request, int64_t seed, const std::string& model_name);
 
 }  // namespace diffuse::server

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "sampling/schedule.h"
+#include "text/lora_tags.h"
 
 namespace diffuse::server {
 
@@ -39,6 +40,34 @@ void validate(const ImageRequest& r, const ServerLimits& limits) {
     throw RequestError("negative_prompt", "must not contain NUL characters");
   if (o.seed < 0 || o.seed > int64_t(0xFFFFFFFFFFFF))
     throw RequestError("seed", "must be -1 (random) or between 0 and 2^48, got " + std::to_string(o.seed));
+}
+
+void resolve_loras(ImageRequest& r, const std::string& lora_model_dir) {
+  GenerateOptions& o = r.options;
+  // Counted before any file is looked up or hashed.
+  size_t tags = 0;
+  auto count = [&tags](const std::string& text, const char* field) {
+    try {
+      tags += extract_lora_tags(text).loras.size();
+    } catch (const Error& e) {
+      throw RequestError(field, e.what());
+    }
+    if (tags > kMaxLoraTags) throw RequestError(field, "a request may use at most " + std::to_string(kMaxLoraTags) + " LoRA tags");
+  };
+  count(o.prompt, "prompt");
+  if (o.negative_prompt) count(*o.negative_prompt, "negative_prompt");
+  try {
+    r.loras = prompt_loras(o.prompt, {}, lora_model_dir);
+  } catch (const Error& e) {
+    throw RequestError("prompt", e.what());
+  }
+  try {
+    if (o.negative_prompt) add_negative_loras(r.loras, *o.negative_prompt, lora_model_dir);
+  } catch (const Error& e) {
+    throw RequestError("negative_prompt", e.what());
+  }
+  o.prompt = r.loras.prompt;
+  o.negative_prompt = r.loras.negative_prompt;
 }
 
 SamplerChoice parse_sampler(const std::string& name, const std::string& field) {

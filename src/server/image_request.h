@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "pipeline/generate.h"
+#include "pipeline/prompt_loras.h"
 
 namespace diffuse::server {
 
@@ -27,6 +28,10 @@ struct RequestDefaults {
 // A request of either API once parsed: the options the CLI fills, and how many images.
 struct ImageRequest {
   GenerateOptions options;  // options.seed is the first image's; image i uses seed + i
+  // The prompts' <lora:...> tags (resolve_loras): options holds the prompts without them, as
+  // encoded; loras.recorded_prompt and recorded_negative_prompt hold them as the client wrote them,
+  // which answers and PNGs repeat.
+  PromptLoras loras;
   int batch_size = 1, n_iter = 1;
   bool img2img = false;  // options.init_image follows once the request is valid
   int images() const { return batch_size * n_iter; }
@@ -54,6 +59,17 @@ inline constexpr size_t kMaxPromptBytes = 16 << 10;
 // Throws RequestError unless the request fits the limits and the pipeline's rules (sizes
 // multiples of 8, steps and images in range, an img2img strength in (0, 1]).
 void validate(const ImageRequest& request, const ServerLimits& limits);
+
+// The most LoRA tags one request may carry: each is hashed at request time and merged at load, and
+// a 16 KiB prompt holds some 1,500 of them.
+inline constexpr size_t kMaxLoraTags = 32;
+
+// Cuts the <lora:NAME:M> tags out of the prompt and negative prompt into request.loras, their files
+// found in `lora_model_dir` ("" when the server has none), as `generate` does: RequestError
+// naming the prompt for a tag that names no file, a bad multiplier, another kind of tag, any
+// LoRA tag when there is no folder, or more than kMaxLoraTags. Run before queueing, so a mistake
+// costs no job.
+void resolve_loras(ImageRequest& request, const std::string& lora_model_dir);
 
 // A sampler by any name of sampling/sampler_names.h's table, case-insensitively: A1111's ("Euler a",
 // "DPM++ 2M Karras", "k_euler_a"), sd.cpp's ("dpm++2m") and diffuse's ("euler_a"). RequestError

@@ -21,8 +21,8 @@ void Job::finish(JobOutput output) {
   done_.notify_all();
 }
 
-JobQueue::JobQueue(const StableDiffusion& model, int capacity)
-    : model_(model), capacity_(capacity), worker_([this] { work(); }) {}
+JobQueue::JobQueue(ModelHolder& models, int capacity)
+    : models_(models), capacity_(capacity), worker_([this] { work(); }) {}
 
 JobQueue::~JobQueue() { shutdown(); }
 
@@ -129,6 +129,17 @@ void JobQueue::work() {
 
 JobOutput JobQueue::run(Job& job) {
   JobOutput out;
+  const std::vector<LoraSpec>& loras = job.request.loras.specs;
+  const StableDiffusion* loaded = nullptr;
+  try {
+    loaded = &models_.get(loras);
+  } catch (const Error& e) {
+    if (loras.empty()) throw;  // the checkpoint itself no longer loads: the server's fault
+    out.error = e.what();
+    out.bad_request = true;  // the named LoRAs do not fit the model, or their files are broken
+    return out;
+  }
+  const StableDiffusion& model = *loaded;
   GenerateOptions options = job.request.options;
   for (int i = 0; i < job.request.images(); ++i) {
     options.seed = job.request.options.seed + i;
@@ -145,7 +156,7 @@ JobOutput JobQueue::run(Job& job) {
     }
     GenerateResult result;
     try {
-      result = generate(model_, options, [this, &job](const StepProgress& p) {
+      result = generate(model, options, [this, &job](const StepProgress& p) {
         const std::lock_guard lock(mutex_);
         step_ = p.done;
         steps_ = p.total;
@@ -162,7 +173,7 @@ JobOutput JobQueue::run(Job& job) {
       }
       result = {};
       result.final_latents = latest;
-      decode_latents(model_, result);
+      decode_latents(model, result);
     }
     out.images.push_back(std::move(result.image));
     out.seeds.push_back(options.seed);

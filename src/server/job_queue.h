@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/stable_diffusion.h"
 #include "server/image_request.h"
+#include "server/model_holder.h"
 
 namespace diffuse::server {
 
@@ -23,6 +23,7 @@ struct JobOutput {
   bool interrupted = false;
   std::string error{};  // non-empty: the generation failed (an internal error, not the client's)
   bool shut_down = false;  // dropped from the queue by a shutdown, never run
+  bool bad_request = false;  // the request's LoRAs could not be merged into the model (the loader's error)
 };
 
 class Job {
@@ -61,10 +62,11 @@ struct QueueProgress {
 
 // A bounded FIFO of generation jobs and one worker that runs them on the loaded model, one at a
 // time: each generation already uses every core (OpenMP, oneDNN), so a second worker would only
-// make both slower and double the activation memory.
+// make both slower and double the activation memory. The worker asks `models` for the model with
+// each job's LoRAs merged (a reload when they differ from the last job's).
 class JobQueue {
  public:
-  JobQueue(const StableDiffusion& model, int capacity);
+  JobQueue(ModelHolder& models, int capacity);
   ~JobQueue();
 
   // Queues a request (seed already resolved); throws QueueFull when `capacity` jobs are waiting,
@@ -90,7 +92,7 @@ class JobQueue {
   void work();
   JobOutput run(Job& job);
 
-  const StableDiffusion& model_;
+  ModelHolder& models_;  // the worker's alone
   const int capacity_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -43,13 +43,13 @@ ImageRequest parse_request(const json& body, const ServerContext& ctx) {
 }
 
 void answer(const httplib::Request& req, httplib::Response& res, ServerContext& ctx, ImageRequest request) {
-  const GenerateOptions options = request.options;
+  const ImageRequest asked = request;  // what the answer repeats; the queue takes `request`
   const auto output = run_job(req, ctx.jobs, std::move(request));
   if (!output) return;
   json data = json::array();
   for (size_t i = 0; i < output->images.size(); ++i)
-    data.push_back({{"b64_json", png_base64(output->images[i], generation_parameters(options, output->seeds[i], ctx.model_name))},
-                    {"revised_prompt", options.prompt}});
+    data.push_back({{"b64_json", png_base64(output->images[i], request_parameters(asked, output->seeds[i], ctx.model_name))},
+                    {"revised_prompt", asked.loras.recorded_prompt}});
   send_json(res, 200, {{"created", int64_t(std::time(nullptr))}, {"data", data}});
 }
 
@@ -71,6 +71,7 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
   http.Post("/v1/images/generations", guarded([&ctx](const auto& req, auto& res) {
               ImageRequest request = parse_request(parse_json_body(req), ctx);
               validate(request, ctx.limits);
+              resolve_loras(request, ctx.lora_model_dir);
               answer(req, res, ctx, std::move(request));
             }));
   http.Post("/v1/images/edits", guarded([&ctx](const auto& req, auto& res) {
@@ -92,6 +93,7 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
               request.img2img = true;
               request.options.strength = read_number(fields, "strength", 0.75);
               validate(request, ctx.limits);
+              resolve_loras(request, ctx.lora_model_dir);
               request.options.init_image = resize_image(image, request.options.width, request.options.height);
               answer(req, res, ctx, std::move(request));
             }));

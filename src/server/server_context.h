@@ -5,16 +5,19 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/latent_preview.h"
-#include "pipeline/stable_diffusion.h"
+#include "pipeline/family.h"
 #include "server/image_request.h"
 #include "server/job_queue.h"
 
 namespace diffuse::server {
 
-// What every handler shares: the one loaded model and its queue, the limits, the defaults.
+// What every handler shares: the model's family and name, its queue, the limits, the defaults.
+// The model itself is the job worker's (its LoRAs change with the jobs); what handlers read of it
+// here, LoRAs do not change: the family, and the preview's fit to the VAE, which LoRAs leave alone.
 struct ServerContext {
-  const StableDiffusion& model;
+  Family family;
   std::string model_name;  // the checkpoint's file name, as clients see it
+  std::string lora_model_dir;  // where <lora:NAME> tags find their files; "" when the server has none
   ServerLimits limits;
   RequestDefaults defaults;
   JobQueue& jobs;
