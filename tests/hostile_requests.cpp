@@ -107,6 +107,14 @@ std::vector<std::pair<std::string, std::vector<std::string>>> a1111_field_values
                   b64(std::string("\xff\xd8\xff\xe0\x00\x10JFIF\x00", 11)), b64("\x89PNG\r\n\x1a\n"), b64(truncated), b64(corrupt), b64(huge),
                   b64(random), b64(std::string(3000, '\0')), "[" + quoted("\n" + png.substr(0, 100) + "\n\t ") + "]"}});
     v.push_back({"denoising_strength", numbers({"0", "-0.5", "1.5", "1.0000001", "0.01", "1e300", "-1e300"})});
+    // Inpainting's fields beside a valid init image: none may reach the queue.
+    auto b64_string = [](const std::string& bytes) { return quoted(server::base64_encode(bytes)); };
+    v.push_back({"mask", strings({"\"\"", "\"!!!!\"", "\"Q\"", "\"data:image/png;base64,@@@@\"", "[\"" + png + "\"]",
+                                  b64_string(std::string("GIF89a\x01\x00\x01\x00\x80\x00\x00", 13)),
+                                  b64_string(std::string("\xff\xd8\xff\xe0\x00\x10JFIF\x00", 11)), b64_string(truncated),
+                                  b64_string(corrupt), b64_string(huge), b64_string(random)})});
+    v.push_back({"mask_blur", ints({"-1", "257", "2147483647", "-2147483648"})});
+    v.push_back({"inpainting_mask_invert", {"2", "-1", "\"1\"", "[]", "{}", "0.5", "1e400", "2147483648"}});
   }
   return v;
 }

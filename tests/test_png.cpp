@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
@@ -199,6 +200,38 @@ TEST_F(Png, RgbaDropsAlphaWithoutCompositing) {
   write_raw_png(path("rgba.png"), {.width = 2, .height = 1, .bit_depth = 8, .color_type = PNG_COLOR_TYPE_RGB_ALPHA,
                                    .data = {200, 100, 50, 0, 1, 2, 3, 255}});
   EXPECT_EQ(read_png(path("rgba.png")).rgb, (std::vector<uint8_t>{200, 100, 50, 1, 2, 3}));
+}
+
+// decode_png_alpha: the alpha of every layout that has one (8-bit RGBA, 16-bit grey + alpha, a
+// palette's tRNS), each in all three channels; nullopt without alpha; decode_png unchanged.
+std::string string_of(const std::vector<uint8_t>& bytes) { return {bytes.begin(), bytes.end()}; }
+
+TEST_F(Png, AlphaChannelReadsOnlyWhereThereIsOne) {
+  write_raw_png(path("rgba.png"), {.width = 2, .height = 1, .bit_depth = 8, .color_type = PNG_COLOR_TYPE_RGB_ALPHA,
+                                   .data = {200, 100, 50, 0, 1, 2, 3, 255}});
+  const std::string rgba = string_of(file_bytes(path("rgba.png")));
+  const std::optional<Image> alpha = decode_png_alpha(rgba, "rgba");
+  ASSERT_TRUE(alpha);
+  EXPECT_EQ(alpha->width, 2);
+  EXPECT_EQ(alpha->height, 1);
+  EXPECT_EQ(alpha->rgb, (std::vector<uint8_t>{0, 0, 0, 255, 255, 255}));
+  EXPECT_EQ(decode_png(rgba, "rgba").rgb, (std::vector<uint8_t>{200, 100, 50, 1, 2, 3}));
+
+  write_raw_png(path("ga16.png"), {.width = 2, .height = 1, .bit_depth = 16, .color_type = PNG_COLOR_TYPE_GRAY_ALPHA,
+                                   .data = {0x80, 0x80, 0x00, 0x00, 0xFF, 0xFF, 0x80, 0x80}});
+  EXPECT_EQ(decode_png_alpha(string_of(file_bytes(path("ga16.png"))), "ga16")->rgb, (std::vector<uint8_t>{0, 0, 0, 128, 128, 128}));
+
+  write_raw_png(path("p.png"), {.width = 4, .height = 1, .bit_depth = 2, .color_type = PNG_COLOR_TYPE_PALETTE,
+                                .data = {0b10'00'01'10},
+                                .palette = {{255, 0, 0}, {0, 255, 0}, {10, 20, 30}},
+                                .palette_alpha = {0, 128}});  // index 2 has no entry: opaque
+  EXPECT_EQ(decode_png_alpha(string_of(file_bytes(path("p.png"))), "p")->rgb,
+            (std::vector<uint8_t>{255, 255, 255, 0, 0, 0, 128, 128, 128, 255, 255, 255}));
+
+  write_raw_png(path("rgb.png"), {.width = 2, .height = 1, .data = {1, 2, 3, 4, 5, 6}});
+  EXPECT_FALSE(decode_png_alpha(string_of(file_bytes(path("rgb.png"))), "rgb"));
+  expect_error([&] { decode_png_alpha(rgba, "big", 1); }, "big", "more than the 1 pixels allowed");
+  expect_error([&] { decode_png_alpha("GIF89a", "gif"); }, "gif", "not a PNG");
 }
 
 TEST_F(Png, InterlacedReadsLikeNonInterlaced) {

@@ -20,6 +20,7 @@
 #include "io/lora.h"
 #include "pipeline/generate.h"
 #include "server/base64.h"
+#include "server_client.h"
 #include "server_process.h"
 
 namespace diffuse {
@@ -27,55 +28,17 @@ namespace {
 
 using nlohmann::json;
 using testing::ServerProcess;
+using testing::SharedServerTest;
 using namespace std::chrono_literals;
 
-std::vector<std::string> server_args(std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"-m", testing::fixture("sd1-tiny/model.safetensors"), "--precision", "fp32", "--max-steps", "1000"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
-httplib::Client client(const ServerProcess& server, int read_timeout_s = 300) {
-  httplib::Client c("127.0.0.1", server.port());
-  c.set_read_timeout(read_timeout_s, 0);
-  c.set_connection_timeout(10, 0);
-  return c;
-}
-
-struct Answer {
-  int status = 0;
-  json body;
-  std::string retry_after;
-};
-
-Answer post(const ServerProcess& server, const std::string& path, const json& body, int read_timeout_s = 300) {
-  auto c = client(server, read_timeout_s);
-  const auto res = c.Post(path, body.dump(), "application/json");
-  if (!res) return {};
-  return {res->status, json::parse(res->body, nullptr, false), res->get_header_value("Retry-After")};
-}
-
-Answer get(const ServerProcess& server, const std::string& path) {
-  auto c = client(server);
-  const auto res = c.Get(path);
-  if (!res) return {};
-  return {res->status, json::parse(res->body, nullptr, false), ""};
-}
-
-Image decode(const json& b64) { return decode_png(server::base64_decode(b64.get<std::string>(), "test"), "test"); }
-
-// The PNG's "parameters" chunk, read back the way A1111 reads it.
-GenerationParameters parameters_of(const json& b64) {
-  const std::string path = ::testing::TempDir() + "/server_image.png";
-  const std::string png = server::base64_decode(b64.get<std::string>(), "test");
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  std::fwrite(png.data(), 1, png.size(), f);
-  std::fclose(f);
-  for (const auto& [key, value] : read_png_text(path))
-    if (key == "parameters") return parse_parameters(value);
-  ADD_FAILURE() << "the PNG has no parameters chunk";
-  return {};
-}
+using testing::Answer;
+using testing::client;
+using testing::decode;
+using testing::get;
+using testing::parameters_of;
+using testing::post;
+using testing::server_args;
+using testing::tiny_model;
 
 // Waits until the running job has made `steps` evaluations (or the deadline passes).
 json wait_for_step(const ServerProcess& server, int steps, std::chrono::seconds timeout = 120s) {
@@ -95,21 +58,7 @@ json wait_for_step(const ServerProcess& server, int steps, std::chrono::seconds 
   return p;
 }
 
-const StableDiffusion& tiny_model() {
-  static const auto model = StableDiffusion::load(testing::fixture("sd1-tiny/model.safetensors"));
-  return *model;
-}
-
-class ServerApi : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess(server_args()); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* ServerApi::server_ = nullptr;
+class ServerApi : public SharedServerTest {};
 
 TEST_F(ServerApi, ListsWhatA1111ClientsRead) {
   EXPECT_EQ(get(*server_, "/internal/ping").status, 200);

@@ -45,6 +45,7 @@ struct PngRead {
   png_structp png = nullptr;
   png_infop info = nullptr;
   ErrorText error;
+  bool has_alpha = false;  // the file's own: an alpha colour type or tRNS
   PngRead() = default;
   PngRead(const PngRead&) = delete;
   PngRead& operator=(const PngRead&) = delete;
@@ -74,12 +75,16 @@ bool read_header_steps(PngRead& r) {
 }
 
 // Every input layout becomes 8-bit RGB. tRNS is deliberately not expanded: alpha is dropped.
-bool set_rgb8_steps(PngRead& r) {
+// With `alpha`, 8-bit RGBA instead (tRNS expanded to alpha), for decode_png_alpha.
+bool set_rgb8_steps(PngRead& r, bool alpha) {
   if (setjmp(png_jmpbuf(r.png))) return false;
   png_set_palette_to_rgb(r.png);
   png_set_expand_gray_1_2_4_to_8(r.png);
   png_set_scale_16(r.png);  // rounds 16 -> 8 bits, where strip_16 would truncate
-  png_set_strip_alpha(r.png);
+  if (alpha)
+    png_set_tRNS_to_alpha(r.png);
+  else
+    png_set_strip_alpha(r.png);
   png_set_gray_to_rgb(r.png);
   png_set_interlace_handling(r.png);
   png_read_update_info(r.png, r.info);
@@ -97,9 +102,9 @@ bool read_rows_steps(PngRead& r, png_bytepp rows) {
   throw Error(r.path + ": corrupt PNG: " + r.error.text);
 }
 
-// Checks r.file's signature and size and prepares libpng to deliver 8-bit RGB rows; `path`
-// names the source in errors.
-void start_png(const std::string& path, PngRead& r) {
+// Checks r.file's signature and size and prepares libpng to deliver 8-bit RGB rows; with `alpha`,
+// RGBA rows where the file has alpha (r.has_alpha) and none where not. `path` names the source in errors.
+void start_png(const std::string& path, PngRead& r, bool alpha = false) {
   png_byte signature[8];
   if (std::fread(signature, 1, sizeof signature, r.file) != sizeof signature ||
       png_sig_cmp(signature, 0, sizeof signature) != 0) {
@@ -116,8 +121,10 @@ void start_png(const std::string& path, PngRead& r) {
   if (width > png_uint_32(kMaxImageSide) || height > png_uint_32(kMaxImageSide))
     throw Error(path + ": image is " + std::to_string(width) + "x" + std::to_string(height) +
                 ", larger than the " + std::to_string(kMaxImageSide) + " per side allowed");
-  if (!set_rgb8_steps(r)) throw_corrupt(r);
-  if (png_get_rowbytes(r.png, r.info) != size_t(width) * 3)
+  r.has_alpha = (png_get_color_type(r.png, r.info) & PNG_COLOR_MASK_ALPHA) || png_get_valid(r.png, r.info, PNG_INFO_tRNS);
+  if (alpha && !r.has_alpha) return;  // nothing to deliver: the caller reads no rows
+  if (!set_rgb8_steps(r, alpha)) throw_corrupt(r);
+  if (png_get_rowbytes(r.png, r.info) != size_t(width) * (alpha ? 4 : 3))
     throw Error(path + ": PNG layout could not be converted to 8-bit RGB");
 }
 
@@ -128,13 +135,13 @@ void open_png(const std::string& path, PngRead& r) {
   start_png(path, r);
 }
 
-void open_png_bytes(std::string_view bytes, const std::string& name, PngRead& r) {
+void open_png_bytes(std::string_view bytes, const std::string& name, PngRead& r, bool alpha = false) {
   r.path = name;
   if (bytes.empty()) throw Error(name + ": not a PNG file (no data)");
   // fmemopen only reads through the pointer in "r" mode.
   r.file = ::fmemopen(const_cast<char*>(bytes.data()), bytes.size(), "rb");
   if (!r.file) throw Error(name + ": cannot read: " + std::strerror(errno));
-  start_png(name, r);
+  start_png(name, r, alpha);
 }
 
 void read_rows(PngRead& r, std::vector<png_bytep>& rows) {
@@ -293,6 +300,24 @@ Image decode_png(std::string_view bytes, const std::string& name, int64_t max_pi
     throw Error(name + ": image is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the " +
                 std::to_string(max_pixels) + " pixels allowed");
   return read_pixels(r);
+}
+
+std::optional<Image> decode_png_alpha(std::string_view bytes, const std::string& name, int64_t max_pixels) {
+  PngRead r;
+  open_png_bytes(bytes, name, r, true);
+  const int64_t width = png_get_image_width(r.png, r.info), height = png_get_image_height(r.png, r.info);
+  if (width * height > max_pixels)
+    throw Error(name + ": image is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the " +
+                std::to_string(max_pixels) + " pixels allowed");
+  if (!r.has_alpha) return std::nullopt;
+  const size_t pixels = size_t(width) * size_t(height), stride = size_t(width) * 4;
+  std::vector<uint8_t> rgba(stride * size_t(height));
+  std::vector<png_bytep> rows(static_cast<size_t>(height));
+  for (size_t y = 0; y < rows.size(); ++y) rows[y] = rgba.data() + y * stride;
+  read_rows(r, rows);
+  Image alpha{int(width), int(height), std::vector<uint8_t>(pixels * 3)};
+  for (size_t i = 0; i < pixels; ++i) alpha.rgb[3 * i] = alpha.rgb[3 * i + 1] = alpha.rgb[3 * i + 2] = rgba[4 * i + 3];
+  return alpha;
 }
 
 TextChunks read_png_text(const std::string& path) {

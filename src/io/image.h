@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,13 @@ void write_png(const std::string& path, const Image& image, const TextChunks& te
 // read_png for a PNG held in memory (an upload); `name` stands for the path in errors. A header
 // promising more than `max_pixels` is refused before any pixel buffer is allocated.
 Image decode_png(std::string_view bytes, const std::string& name, int64_t max_pixels = int64_t(kMaxImageSide) * kMaxImageSide);
+
+// The alpha channel of a PNG held in memory, checked and bounded as decode_png checks it: an Image
+// whose three channels each hold the alpha (255 opaque), or nullopt for a PNG without one. Alpha is
+// an alpha colour type or a tRNS chunk (as PIL's convert("RGBA") reads it). decode_png and read_png
+// still drop alpha.
+std::optional<Image> decode_png_alpha(std::string_view bytes, const std::string& name,
+                                      int64_t max_pixels = int64_t(kMaxImageSide) * kMaxImageSide);
 
 // write_png's bytes, for a PNG sent rather than stored.
 std::string encode_png(const Image& image, const TextChunks& text = {});

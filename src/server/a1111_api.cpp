@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "io/image.h"
 #include "sampling/schedule.h"
@@ -40,6 +41,34 @@ Image init_image(const json& body, int width, int height, const ServerLimits& li
   return resize_image(image, width, height);
 }
 
+// A1111's inpainting mask: `mask`, a base64 PNG whose white part is repainted (absent or null: plain
+// img2img). It keeps its own size: the pipeline blurs it, then resizes it to the output size as
+// A1111 does (prepare_mask).
+std::optional<Image> mask_image(const json& body, const ServerLimits& limits) {
+  const auto it = body.find("mask");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) throw RequestError("mask", std::string("must be a base64 PNG string, got ") + it->type_name());
+  const auto init = body.find("init_images");
+  if (init == body.end() || !init->is_array() || init->empty())
+    throw RequestError("mask", "needs an init image to inpaint: send init_images too");
+  const std::string png = base64_decode(it->get_ref<const std::string&>(), "mask");
+  try {
+    return decode_png(png, "mask", max_upload_pixels(limits));
+  } catch (const Error& e) {
+    throw RequestError("mask", std::string(e.what()) + " (masks must be PNG)");
+  }
+}
+
+// inpainting_mask_invert: A1111's 0 ("Inpaint masked") or 1 ("Inpaint not masked"); true/false too.
+bool mask_invert(const json& body) {
+  const auto it = body.find("inpainting_mask_invert");
+  if (it == body.end() || it->is_null()) return false;
+  if (it->is_boolean()) return it->get<bool>();
+  const int value = read_int(body, "inpainting_mask_invert", 0);
+  if (value != 0 && value != 1) throw RequestError("inpainting_mask_invert", "must be 0 or 1, got " + std::to_string(value));
+  return value == 1;
+}
+
 // override_settings.CLIP_stop_at_last_layers ("Clip skip", 1 to 12) as A1111 applies it: to SD 1.x
 // models only (its SD2 and SDXL encoders keep their penultimate layer), 1 being SD 1.x's own.
 int clip_skip(const json& body, Family family) {
@@ -63,10 +92,18 @@ ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2
   o.width = read_int(body, "width", ctx.defaults.width);
   o.height = read_int(body, "height", ctx.defaults.height);
   r.img2img = img2img;
-  if (img2img) o.strength = read_number(body, "denoising_strength", 0.75);
-  validate(r, ctx.limits);  // before the init image is decoded: a bad size costs no decode
+  if (img2img) {
+    o.strength = read_number(body, "denoising_strength", 0.75);
+    // mask_blur_x / mask_blur_y (A1111's per-axis blur) are not read: diffuse blurs both axes alike.
+    o.mask_blur = read_int(body, "mask_blur", 4);
+    o.invert_mask = mask_invert(body);
+  }
+  validate(r, ctx.limits);  // before the images are decoded: a bad size costs no decode
   resolve_loras(r, ctx.lora_model_dir);
-  if (img2img) o.init_image = init_image(body, o.width, o.height, ctx.limits);
+  if (img2img) {
+    o.mask = mask_image(body, ctx.limits);
+    o.init_image = init_image(body, o.width, o.height, ctx.limits);
+  }
   return r;
 }
 
@@ -84,6 +121,10 @@ json parameters_json(const ImageRequest& r) {
          {"batch_size", r.batch_size},
          {"n_iter", r.n_iter}};
   if (o.init_image) p["denoising_strength"] = o.strength;
+  if (o.mask) {
+    p["mask_blur"] = o.mask_blur;
+    p["inpainting_mask_invert"] = o.invert_mask ? 1 : 0;
+  }
   return p;
 }
 

@@ -3,6 +3,7 @@
 #include <mutex>
 #include <random>
 
+#include "pipeline/inpaint.h"
 #include "sampling/schedule.h"
 #include "text/lora_tags.h"
 
@@ -27,6 +28,8 @@ void validate(const ImageRequest& r, const ServerLimits& limits) {
     throw RequestError("cfg_scale", "must be between 0 and 100, got " + std::to_string(o.cfg_scale));
   if (r.img2img && !(o.strength > 0.0 && o.strength <= 1.0))
     throw RequestError("denoising_strength", "must be in (0, 1], got " + std::to_string(o.strength));
+  if (o.mask_blur < 0 || o.mask_blur > kMaxMaskBlur)
+    throw RequestError("mask_blur", "must be between 0 and " + std::to_string(kMaxMaskBlur) + ", got " + std::to_string(o.mask_blur));
   if (r.img2img && int(o.steps * o.strength) < 1)
     throw RequestError("denoising_strength", "leaves no step to run: steps x strength must be at least 1");
   // The prompts go into the PNG's parameters text, which cannot hold NUL: refused here, not as a

@@ -57,7 +57,8 @@ inline int64_t max_upload_pixels(const ServerLimits& limits) { return 4 * limits
 inline constexpr size_t kMaxPromptBytes = 16 << 10;
 
 // Throws RequestError unless the request fits the limits and the pipeline's rules (sizes
-// multiples of 8, steps and images in range, an img2img strength in (0, 1]).
+// multiples of 8, steps and images in range, an img2img strength in (0, 1], a mask blur in
+// [0, kMaxMaskBlur]).
 void validate(const ImageRequest& request, const ServerLimits& limits);
 
 // The most LoRA tags one request may carry: each is hashed at request time and merged at load, and

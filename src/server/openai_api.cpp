@@ -1,6 +1,8 @@
 #include "server/openai_api.h"
 
+#include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include "io/image.h"
 #include "server/http_util.h"
@@ -53,6 +55,36 @@ void answer(const httplib::Request& req, httplib::Response& res, ServerContext& 
   send_json(res, 200, {{"created", int64_t(std::time(nullptr))}, {"data", data}});
 }
 
+// OpenAI's mask convention made into A1111's, which GenerateOptions::mask takes: the fully
+// transparent pixels (alpha 0) are edited (white), the others kept (black). `alpha` is
+// decode_png_alpha's.
+Image repaint_where_transparent(Image alpha) {
+  for (uint8_t& v : alpha.rgb) v = v == 0 ? 255 : 0;
+  return alpha;
+}
+
+// The edit's mask: the `mask` file (a PNG with alpha, the image's size) or, without one, the image's
+// own transparency where it has any fully transparent pixel; nullopt for a plain img2img.
+std::optional<Image> edit_mask(const httplib::Request& req, const std::string& image_png, const Image& image, const ServerLimits& limits) {
+  if (!req.has_file("mask")) {
+    std::optional<Image> alpha = decode_png_alpha(image_png, "image", max_upload_pixels(limits));  // decoded once already
+    if (!alpha || std::ranges::find(alpha->rgb, uint8_t(0)) == alpha->rgb.end()) return std::nullopt;
+    return repaint_where_transparent(std::move(*alpha));
+  }
+  std::optional<Image> alpha;
+  try {
+    alpha = decode_png_alpha(req.get_file_value("mask").content, "mask", max_upload_pixels(limits));
+  } catch (const Error& e) {
+    throw RequestError("mask", std::string(e.what()) + " (the mask must be a PNG)");
+  }
+  if (!alpha) throw RequestError("mask", "must have an alpha channel: transparent pixels are edited");
+  if (alpha->width != image.width || alpha->height != image.height)
+    throw RequestError("mask", "is " + std::to_string(alpha->width) + "x" + std::to_string(alpha->height) + ", the image " +
+                                   std::to_string(image.width) + "x" + std::to_string(image.height) +
+                                   ": the mask must have the same dimensions as the image");
+  return repaint_where_transparent(std::move(*alpha));
+}
+
 // Multipart text fields as the JSON body parse_request reads; numbers where they parse as such.
 json form_fields(const httplib::Request& req) {
   json body = json::object();
@@ -77,9 +109,9 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
   http.Post("/v1/images/edits", guarded([&ctx](const auto& req, auto& res) {
               if (!req.is_multipart_form_data())
                 throw RequestError("image", "edits take multipart/form-data with an image file and a prompt", 415);
-              if (req.has_file("mask")) throw RequestError("mask", "masks (inpainting) are not supported yet; send the image alone");
               const char* key = req.has_file("image") ? "image" : "image[]";
-              if (!req.has_file(key)) throw RequestError("image", "is required (a PNG file)");
+              if (!req.has_file(key))
+                throw RequestError("image", req.has_file("mask") ? "is required (a PNG file): a mask needs the image it edits" : "is required (a PNG file)");
               const std::string png = req.get_file_value(key).content;
               Image image;
               try {
@@ -92,8 +124,11 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
               ImageRequest request = parse_request(fields, ctx);
               request.img2img = true;
               request.options.strength = read_number(fields, "strength", 0.75);
+              request.options.mask_blur = read_int(fields, "mask_blur", 4);  // diffuse's addition, A1111's default
               validate(request, ctx.limits);
               resolve_loras(request, ctx.lora_model_dir);
+              // The mask keeps the image's size: the pipeline blurs it, then resizes it to the output size.
+              request.options.mask = edit_mask(req, png, image, ctx.limits);
               request.options.init_image = resize_image(image, request.options.width, request.options.height);
               answer(req, res, ctx, std::move(request));
             }));
