@@ -283,7 +283,7 @@ def train_diffusion(args, config, out, vae, lat):
     params = list(net.cond_stage_model.parameters()) + list(net.model.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema = copy.deepcopy(net).eval()
-    step = 0
+    step = fresh_from = 0  # fresh_from: the step a fresh optimizer started at
     if os.path.exists(path):
         ck = torch.load(path)
         net.load_state_dict(ck["model"])
@@ -292,10 +292,10 @@ def train_diffusion(args, config, out, vae, lat):
             print(f"[diffusion] done ({ck['step']} steps)", flush=True)
             return
         opt.load_state_dict(ck["opt"])
-        step = ck["step"]
+        step, fresh_from = ck["step"], ck.get("fresh_from", 0)
         print(f"[diffusion] resuming at step {step}", flush=True)
     elif args.init_from:
-        step = init_from_export(net, ema, args.init_from)
+        step = fresh_from = init_from_export(net, ema, args.init_from)
         print(f"[diffusion] starting at step {step} from {args.init_from}'s weights, with a fresh optimizer", flush=True)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -318,6 +318,7 @@ def train_diffusion(args, config, out, vae, lat):
 
     def checkpoint(done=False):
         save(path, {"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "fresh_from": fresh_from,
                     "done": done, "config": config_to_dict(config), "args": vars(args)})
 
     while step < args.steps:
@@ -333,6 +334,8 @@ def train_diffusion(args, config, out, vae, lat):
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+            if fresh_from:  # a fresh optimizer warms up again: Adam's first updates are ~lr per weight
+                group["lr"] *= min(1.0, (step - fresh_from + 1) / args.warmup)
         pred = net.unet(xt, t, net.cond_stage_model(ids))
         per_sample = (pred - noise).square().mean(dim=(1, 2, 3))
         loss = (per_sample * weight[t]).mean()
