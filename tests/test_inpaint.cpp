@@ -26,11 +26,10 @@ using testing::fixture;
 using testing::golden;
 using testing::Golden;
 
-struct InpaintCase {
-  std::string id, model, sampler, prompt, negative, file;
-  int64_t seed = 0;
-  int steps = 0, width = 0, height = 0, mask_blur = 0;
-  double cfg = 0, strength = 1;
+// A pipelines.json-style case, plus the model it runs on and the mask's blur.
+struct InpaintCase : testing::PipelineCase {
+  std::string model;
+  int mask_blur = 0;
 };
 
 void PrintTo(const InpaintCase& c, std::ostream* os) { *os << c.id; }
@@ -40,8 +39,12 @@ std::vector<InpaintCase> inpaint_cases() {
   std::vector<InpaintCase> out;
   for (const auto& c : nlohmann::json::parse(in)) {
     if (!c["id"].get<std::string>().starts_with("inpaint")) continue;  // the TAESD cases are not inpainting
-    out.push_back({c["id"], c["model"], c["sampler"], c["prompt"], c["negative"], c["file"], c["seed"], c["steps"],
-                   c["width"], c["height"], c["mask_blur"], c["cfg"], c["strength"]});
+    InpaintCase ic;
+    ic.family = "sd1", ic.id = c["id"], ic.sampler = c["sampler"], ic.prompt = c["prompt"], ic.negative = c["negative"];
+    ic.file = c["file"], ic.seed = c["seed"], ic.steps = c["steps"], ic.width = c["width"], ic.height = c["height"];
+    ic.cfg = c["cfg"], ic.strength = c["strength"].get<double>();
+    ic.model = c["model"], ic.mask_blur = c["mask_blur"];
+    out.push_back(std::move(ic));
   }
   return out;
 }
@@ -64,16 +67,8 @@ Image image_of(const Golden& u8) {
 }
 
 GenerateOptions options_of(const InpaintCase& c, const TensorArchive& expected) {
-  GenerateOptions o;
-  o.prompt = c.prompt;
-  o.negative_prompt = c.negative;
-  o.seed = c.seed;
-  o.steps = c.steps;
-  o.cfg_scale = c.cfg;
-  o.width = c.width;
-  o.height = c.height;
-  o.sampler = c.sampler;
-  o.strength = c.strength;
+  GenerateOptions o = testing::generate_options(c);
+  o.strength = c.strength.value_or(1.0);
   o.init_image = image_of(golden(expected, "init_image_u8"));
   o.mask = image_of(golden(expected, "mask_u8"));
   o.mask_blur = c.mask_blur;
