@@ -7,6 +7,13 @@
 
 namespace diffuse::testing {
 
+Image image_of(const Golden& u8) {
+  const size_t rank = u8.shape.size();
+  Image image{int(u8.shape.at(rank - 2)), int(u8.shape.at(rank - 3)), {}};
+  for (float v : u8.values) image.rgb.push_back(uint8_t(v));
+  return image;
+}
+
 std::vector<PipelineCase> pipeline_cases(const std::string& family) {
   std::ifstream in(fixture(family + "/expected/pipelines.json"));
   const nlohmann::json cases = nlohmann::json::parse(in);

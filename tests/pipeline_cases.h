@@ -50,6 +50,9 @@ inline GenerateOptions generate_options(const PipelineCase& c) {
   return o;
 }
 
+// An image_u8 fixture tensor, [H, W, 3] or [1, H, W, 3], as an Image.
+Image image_of(const Golden& u8);
+
 // How GoogleTest names a case in its output ("sd1-tiny/pndm"), instead of a byte dump.
 inline void PrintTo(const PipelineCase& c, std::ostream* os) { *os << c.family << "/" << c.id; }
 

@@ -2,8 +2,10 @@
 // and synthetic archives (strided views, zip64, every kind of truncation and corruption).
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <cstring>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -444,5 +446,24 @@ TEST(Pickle, MalformedInputsAreErrors) {
   for (const auto& [bytes, fragment] : cases) expect_error([&] { parse(bytes); }, {"test.pkl: ", fragment});
 }
 
+
+using testing::expect_refused_quickly;
+
+// None wrapped in 10^6 one-element tuples: refused at the node cap, within the memory bound.
+TEST(Pickle, MillionDeepNestingIsRefusedQuickly) {
+  const std::string bytes = pk::kProto + "N" + std::string(1'000'000, '\x85') + ".";
+  expect_refused_quickly([&] { parse(bytes); }, "more than 524288 objects");
+}
+
+// A zip bomb: a deflated data.pkl declaring 2^40 bytes. Nothing is ever inflated; the entry is
+// refused as compressed the moment it is read.
+TEST_F(CkptTest, ZipBombIsRefusedWithoutInflating) {
+  std::string zip = make_ckpt(state_dict_pickle({}), {}, {.zip64 = true, .method = 8});
+  const size_t central = zip.find(le(0x02014b50, 4));
+  const size_t uncompressed = zip.find(le(1, 2) + le(24, 2), central) + 4;  // the zip64 extra field's first size
+  zip.replace(uncompressed, 8, le(uint64_t(1) << 40, 8));
+  const std::string path = write(zip, "bomb.ckpt");
+  expect_refused_quickly([&] { load_ckpt(path); }, "is compressed (method 8)");
+}
 }  // namespace
 }  // namespace diffuse

@@ -88,11 +88,8 @@ TEST_P(CliGeneration, ImageMatchesDiffusersWithin1Lsb) {
                                 "--precision", "fp32", "--rng", "cpu", "-o", output.string()};
   if (c.karras) args.insert(args.end(), {"--scheduler", "karras"});
   if (c.strength) {
-    const Golden init = golden(expected, "init_image_u8");
-    Image image{int(init.shape[2]), int(init.shape[1]), {}};
-    for (float v : init.values) image.rgb.push_back(uint8_t(v));
     const fs::path init_path = scratch_dir() / (c.id + "-init.png");
-    write_png(init_path.string(), image);
+    write_png(init_path.string(), testing::image_of(golden(expected, "init_image_u8")));
     args.insert(args.end(), {"-i", init_path.string(), "--strength", std::to_string(*c.strength)});
   }
   const CliRun r = run(args);
@@ -171,6 +168,32 @@ TEST(Cli, LowMemoryBatchMakesTheSameImages) {
     EXPECT_EQ(read_png((scratch_dir() / ("low" + std::string(suffix))).string()).rgb,
               read_png((scratch_dir() / ("normal" + std::string(suffix))).string()).rgb)
         << "image " << suffix << " differs with --low-memory";
+}
+
+// --vae-tiling and --hires as a user runs them (test_vae_tiling and test_hires_fix test what they do).
+TEST(Cli, VaeTilingAndHiresFlags) {
+  const fs::path plain = scratch_dir() / "untiled.png", tiled = scratch_dir() / "tiled.png";
+  ASSERT_EQ(tiny_batch({"-s", "5", "-o", plain.string()}).status, 0);
+  CliRun r = tiny_batch({"-s", "5", "--vae-tiling", "--vae-tile-size", "4", "-o", tiled.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_png(tiled.string()).width, 64);
+  EXPECT_NE(read_png(tiled.string()).rgb, read_png(plain.string()).rgb) << "32-pixel tiles changed nothing";
+
+  const fs::path hires = scratch_dir() / "hires.png";
+  r = tiny_batch({"--hires", "--hr-steps", "3", "--hr-upscaler", "lanczos", "-o", hires.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_png(hires.string()).width, 128);
+  EXPECT_EQ(read_png(hires.string()).height, 128);
+  const std::string text = read_png_text(hires.string()).at(0).second;
+  EXPECT_NE(text.find("Size: 64x64"), std::string::npos) << text;
+  EXPECT_NE(text.find("Denoising strength: 0.7, Hires upscale: 2, Hires steps: 3, Hires upscaler: Lanczos"), std::string::npos)
+      << text;
+
+  expect_clean_failure(tiny_batch({"--hires", "--hr-scale", "5"}), "--hr-scale", 2);
+  expect_clean_failure(tiny_batch({"--hires", "--hr-denoise", "1.5"}), "--hr-denoise", 2);
+  expect_clean_failure(tiny_batch({"--hires", "--hr-upscaler", "esrgan"}), "--hr-upscaler", 2);
+  expect_clean_failure(tiny_batch({"--hr-scale", "1.5"}), "--hires", 2);
+  expect_clean_failure(tiny_batch({"--vae-tiling", "--vae-tile-size", "6"}), "--vae-tile-size must be a positive multiple of 4");
 }
 
 // --- info and tokenize -------------------------------------------------------------------------

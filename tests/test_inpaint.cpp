@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 using testing::fixture;
 using testing::golden;
 using testing::Golden;
+using testing::image_of;
 
 // A pipelines.json-style case, plus the model it runs on and the mask's blur.
 struct InpaintCase : testing::PipelineCase {
@@ -58,12 +59,6 @@ const StableDiffusion& model(const std::string& name) {
   auto& m = cache[name];
   if (!m) m = StableDiffusion::load(model_path(name));
   return *m;
-}
-
-Image image_of(const Golden& u8) {
-  Image image{int(u8.shape[1]), int(u8.shape[0]), {}};
-  for (float v : u8.values) image.rgb.push_back(uint8_t(v));
-  return image;
 }
 
 GenerateOptions options_of(const InpaintCase& c, const TensorArchive& expected) {

@@ -411,6 +411,18 @@ TEST(LoraTags, BadArgumentsAreErrors) {
     EXPECT_THROW(extract_lora_tags(bad), Error) << bad;
 }
 
+// fuzz/regressions/lora_tags: a tag of named arguments only read the name from an empty list.
+TEST(LoraTags, OnlyNamedArgumentsNameNoLora) {
+  for (const char* bad : {"<lora:te=1>", "<lora:unet=0.5:te=1>", "x <lora:unet=tartoftext|>:2x:11>2:3>"}) {
+    try {
+      extract_lora_tags(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("names no LoRA"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(LoraTags, WrittenBackAsA1111ReadsThem) {
   EXPECT_EQ(lora_tag_text({"ink", 0.8, 0.8}), "<lora:ink:0.8>");
   EXPECT_EQ(lora_tag_text({"ink", 1, 0.5}), "<lora:ink:1:0.5>");

@@ -14,15 +14,10 @@ using testing::close_to;
 using testing::fixture;
 using testing::golden;
 using testing::Golden;
+using testing::image_of;
 using testing::PipelineCase;
 
 const StableDiffusion& model(const std::string& family) { return testing::fixture_model(family); }
-
-Image image_of(const Golden& u8) {
-  Image image{int(u8.shape[2]), int(u8.shape[1]), {}};
-  for (float v : u8.values) image.rgb.push_back(uint8_t(v));
-  return image;
-}
 
 class Pipeline : public ::testing::TestWithParam<PipelineCase> {};
 

@@ -3,9 +3,12 @@
 // on disk and the RGB they must read as.
 #include <gtest/gtest.h>
 #include <png.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +17,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "golden.h"
 #include "io/generation_parameters.h"
 #include "io/image.h"
 
@@ -439,6 +443,36 @@ TEST(GenerationParameters, MalformedKnownValuesThrow) {
   EXPECT_THROW(parse_parameters("p\nSteps: 20, CFG scale: 7, Seed: 1.5"), Error);
   GenerationParameters bad_key{.extra = {{"Bad, key", "v"}}};
   EXPECT_THROW(format_parameters(bad_key), Error);
+}
+
+
+using testing::expect_refused_quickly;
+
+// A header declaring 10^5 x 10^5 pixels (30 GB of RGB) is refused before any pixel buffer exists,
+// by every reader.
+TEST_F(Png, TenBillionPixelHeaderIsRefusedQuickly) {
+  write_raw_png(path("huge.png"), {.width = 100000, .height = 1, .bit_depth = 1, .color_type = PNG_COLOR_TYPE_GRAY,
+                                   .data = std::vector<uint8_t>(100000 / 8)});
+  std::vector<uint8_t> bytes = file_bytes(path("huge.png"));
+  bytes[20] = 0x00, bytes[21] = 0x01, bytes[22] = 0x86, bytes[23] = 0xa0;  // IHDR height: 100000
+  const uint32_t crc = uint32_t(::crc32(0, bytes.data() + 12, 17));      // over IHDR's type and fields
+  for (int i = 0; i < 4; ++i) bytes[29 + size_t(i)] = uint8_t(crc >> (24 - 8 * i));
+  set_file_bytes(path("huge.png"), bytes);
+  const std::string png(bytes.begin(), bytes.end());
+  expect_refused_quickly([&] { read_png(path("huge.png")); }, "100000x100000");
+  expect_refused_quickly([&] { read_png_text(path("huge.png")); }, "100000x100000");
+  expect_refused_quickly([&] { decode_png(png, "upload"); }, "100000x100000");
+  expect_refused_quickly([&] { decode_png_alpha(png, "upload"); }, "100000x100000");
+}
+
+// fuzz/regressions/png: libpng allocated and cleared a chunk's declared length before reading it, so
+// a few hundred bytes declaring a 2 GB text chunk cost 2 GB and seconds.
+TEST_F(Png, HugeDeclaredChunkIsRefusedQuickly) {
+  std::string png = encode_png(Image{1, 1, {1, 2, 3}});
+  png.insert(33, std::string("\x7f\xff\xff\xf0tEXtkey\0value", 17));  // after IHDR, the rest missing
+  expect_refused_quickly([&] { decode_png(png, "upload"); }, "upload: PNG chunk 'tEXt' declares 2147483632 bytes");
+  set_file_bytes(path("chunk.png"), std::vector<uint8_t>(png.begin(), png.end()));
+  expect_refused_quickly([&] { read_png_text(path("chunk.png")); }, path("chunk.png") + ": PNG chunk 'tEXt'");
 }
 
 }  // namespace

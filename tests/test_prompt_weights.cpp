@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "text/prompt_weights.h"
+#include "text/text_cleaner.h"
 
 namespace diffuse {
 namespace {
@@ -120,5 +121,18 @@ TEST(PromptWeights, AFactorThatIsNotANumberIsAnError) {
   }
 }
 
+
+// Nested brackets make the parse quadratic in the prompt's length: prompts past 64 KiB are refused.
+TEST(PromptWeights, OverlongPromptIsRefused) {
+  std::string prompt;
+  while (prompt.size() <= kMaxPromptTextBytes) prompt += "(a";
+  try {
+    parse_prompt_weights(prompt);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a prompt may hold"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(parse_prompt_weights(prompt.substr(0, kMaxPromptTextBytes)));
+}
 }  // namespace
 }  // namespace diffuse

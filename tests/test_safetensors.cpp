@@ -1,6 +1,10 @@
 // The safetensors reader: real files load, every hostile file is refused with a message that
 // names the file and the problem.
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
 
 #include "core/error.h"
@@ -90,5 +94,34 @@ TEST(Safetensors, SaveToAnUnwritablePlaceIsNamed) {
   }
 }
 
+
+using testing::expect_refused_quickly;
+
+std::string safetensors_bytes(const std::string& header, size_t data_bytes) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char((uint64_t(header.size()) >> (8 * i)) & 0xff);
+  return out + header + std::string(data_bytes, '\0');
+}
+
+std::string write_temp(const std::string& name, const std::string& bytes) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+// 10^12 elements declared over a 16-byte data section: refused from the header, nothing allocated.
+TEST(Safetensors, TrillionElementsAreRefusedFromTheHeader) {
+  const std::string path = write_temp("trillion.safetensors", safetensors_bytes(
+      R"({"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})", 16));
+  expect_refused_quickly([&] { load_safetensors(path); }, "run past the data section");
+}
+
+// fuzz/regressions/safetensors: dimensions whose partial product passes 2^63 overflowed
+// StoredTensor::numel()'s int64_t even though a zero dimension leaves no bytes to read.
+TEST(Safetensors, ShapeWhosePartialProductOverflowsInt64IsRefused) {
+  const std::string path = write_temp("int64_overflow.safetensors", safetensors_bytes(
+      R"({"w":{"dtype":"U8","shape":[4294967296,2147483648,0],"data_offsets":[0,0]}})", 0));
+  expect_refused_quickly([&] { load_safetensors(path); }, "tensor 'w' shape overflows");
+}
 }  // namespace
 }  // namespace diffuse

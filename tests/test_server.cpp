@@ -207,6 +207,35 @@ TEST_F(ServerApi, SdCppNamesAndClipSkipOverride) {
   EXPECT_EQ(refused.body["field"], "override_settings") << refused.body.dump();
 }
 
+// A1111's hires fields become the pipeline's hires fix; bad values are 400s naming the field.
+TEST_F(ServerApi, Txt2ImgHiresFixFields) {
+  const json body{{"prompt", "x"}, {"seed", 3}, {"steps", 2}, {"cfg_scale", 5}, {"width", 64}, {"height", 64},
+                  {"sampler_name", "Euler"}, {"enable_hr", true}, {"hr_scale", 2}, {"hr_upscaler", "Latent (nearest)"},
+                  {"hr_second_pass_steps", 3}, {"denoising_strength", 0.5}};
+  const Answer a = post(*server_, "/sdapi/v1/txt2img", body);
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  GenerateOptions o;
+  o.prompt = "x";
+  o.seed = 3, o.steps = 2, o.cfg_scale = 5, o.width = o.height = 64, o.sampler = "euler";
+  o.hires = HiresFix{2.0, 0.5, 3, HiresUpscaler::LatentNearest};
+  const Image image = decode(a.body["images"][0]);
+  EXPECT_EQ(image.width, 128);
+  EXPECT_EQ(image.rgb, generate(tiny_model(), o).image.rgb);
+  EXPECT_EQ(parameters_of(a.body["images"][0]).strength, 0.5);
+  EXPECT_EQ(a.body["parameters"]["hr_upscaler"], "Latent (nearest)");
+  const std::vector<std::pair<json, std::string>> bad{
+      {{{"hr_scale", 8}}, "hr_scale"},           {{{"denoising_strength", 2}}, "denoising_strength"},
+      {{{"hr_upscaler", "R-ESRGAN 4x+"}}, "hr_upscaler"}, {{{"enable_hr", "yes"}}, "enable_hr"},
+      {{{"hr_second_pass_steps", -1}}, "hr_second_pass_steps"}, {{{"width", 512}, {"height", 512}, {"hr_scale", 4}}, "hr_scale"}};
+  for (const auto& [change, field] : bad) {
+    json request = body;
+    request.update(change);
+    const Answer refused = post(*server_, "/sdapi/v1/txt2img", request);
+    EXPECT_EQ(refused.status, 400) << request.dump();
+    EXPECT_EQ(refused.body["field"], field) << refused.body.dump();
+  }
+}
+
 TEST_F(ServerApi, Img2ImgTakesABase64PngAndResizesIt) {
   Image init{48, 32, std::vector<uint8_t>(48 * 32 * 3)};
   for (size_t i = 0; i < init.rgb.size(); ++i) init.rgb[i] = uint8_t(i * 7);

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -117,5 +119,22 @@ TEST(TextCleaner, LowerCasesLikePython) {
   EXPECT_EQ(to_lower(U"\u0130"), U"i\u0307");
 }
 
+
+using testing::expect_refused_quickly;
+
+// A 10^8-token prompt (200 MB of "a ") is refused by its size before any of it is decoded.
+TEST(ClipTokenizer, HundredMillionTokenPromptIsRefusedQuickly) {
+  std::string prompt(200'000'000, ' ');
+  for (size_t i = 0; i < prompt.size(); i += 2) prompt[i] = 'a';
+  expect_refused_quickly([&] { ClipTokenizer::builtin().encode(prompt); }, "more than the 65536 a prompt may hold");
+}
+
+// BPE's time grows with the square of a word's length: a word past 16384 bytes is refused.
+TEST(ClipTokenizer, OverlongWordIsRefusedQuickly) {
+  std::string word;
+  for (size_t i = 0; i < 60'000; ++i) word += char('a' + (i * 7919) % 26);
+  expect_refused_quickly([&] { ClipTokenizer::builtin().encode("a " + word); }, "a word of 60000 bytes");
+  EXPECT_FALSE(ClipTokenizer::builtin().encode(word.substr(0, 16384)).empty());
+}
 }  // namespace
 }  // namespace diffuse

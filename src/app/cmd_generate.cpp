@@ -13,8 +13,10 @@
 #include "io/generation_parameters.h"
 #include "pipeline/generate.h"
 #include "pipeline/generation_record.h"
+#include "pipeline/hires_fix.h"
 #include "pipeline/inpaint.h"
 #include "pipeline/model_defaults.h"
+#include "pipeline/previewer.h"
 #include "pipeline/prompt_loras.h"
 #include "sampling/sampler_names.h"
 
@@ -37,6 +39,14 @@ struct GenerateFlags {
   std::string mask;
   int mask_blur = 4;
   bool invert_mask = false;
+  bool vae_tiling = false;
+  int vae_tile_size = 0;  // 0: the model's native size
+  bool hires = false;
+  HiresFix hr;
+  std::string hr_upscaler = "latent";
+  std::string taesd, preview = "none", preview_path = "preview.png";
+  bool taesd_preview_only = false;
+  int preview_interval = 1;
 };
 
 // A --sampling-method / --scheduler value the name table (sampling/sampler_names.h) resolves;
@@ -70,6 +80,7 @@ std::array<int, 2> pair_flag(const std::vector<int>& v, const char* flag) {
 
 int run_generate(const GenerateFlags& f) {
   set_num_threads(f.threads);
+  if (f.preview == "tae" && f.taesd.empty()) throw Error("--preview tae needs a TAESD: --taesd FILE");
   if (f.rng != "cpu") throw Error("--rng " + f.rng + " is not supported; only 'cpu' (torch CPU generator) exists");
   LoadOptions load;
   load.precision = *precision_from_name(f.precision);
@@ -82,6 +93,8 @@ int run_generate(const GenerateFlags& f) {
   load.loras = loras.specs;
   load.lora_lenient = f.lora_lenient;
   load.vae_path = f.vae;
+  load.taesd_path = f.taesd;
+  load.taesd_preview_only = f.taesd_preview_only;
 
   auto clock = std::chrono::steady_clock::now();
   const std::string model_path = f.model.empty() ? default_model_path() : f.model;
@@ -122,6 +135,12 @@ int run_generate(const GenerateFlags& f) {
   }
   o.mask_blur = f.mask_blur;
   o.invert_mask = f.invert_mask;
+  o.vae_tiling = f.vae_tiling;
+  o.vae_tile_size = f.vae_tile_size;
+  if (f.hires) {
+    o.hires = f.hr;
+    o.hires->upscaler = hires_upscaler_from_name(f.hr_upscaler);
+  }
   const int64_t first_seed = f.seed >= 0 ? f.seed : int64_t(std::random_device{}() & 0x7fffffff);
 
   if (f.verbose)
@@ -130,9 +149,11 @@ int run_generate(const GenerateFlags& f) {
                  model->prediction_source().c_str(), std::string(precision_name(load.precision)).c_str(),
                  load.precision == Precision::Bf16 && !native_bf16() ? " (emulated: no native bf16 on this CPU)" : "",
                  load_seconds);
+  std::optional<Previewer> previewer;
+  if (f.preview != "none") previewer.emplace(*model, *preview_method(f.preview));
   // Decodes image i (its latents sampled with seed first_seed + i) and writes its PNG.
   auto finish = [&](int i, GenerateResult& r) {
-    decode_latents(*model, r);
+    decode_latents(*model, r, o);
     GenerationParameters p =
         generation_parameters(o, first_seed + i, std::filesystem::path(model_path).filename().string());
     record_loras(p, loras);
@@ -151,7 +172,14 @@ int run_generate(const GenerateFlags& f) {
   for (int i = 0; i < f.batch_count; ++i) {
     o.seed = first_seed + i;
     ProgressBar bar("sampling");
-    sampled[size_t(i)] = sample_latents(*model, o, [&bar](const StepProgress& p) { bar.update(p.done, p.total); });
+    sampled[size_t(i)] = sample_latents(*model, o, [&](const StepProgress& p) {
+      bar.update(p.done, p.total);
+      // Written to a temporary name and renamed, so a viewer never reads half a PNG.
+      if (previewer && (p.done % f.preview_interval == 0 || p.done == p.total)) {
+        write_png(f.preview_path + ".tmp", previewer->render(p.denoised));
+        std::filesystem::rename(f.preview_path + ".tmp", f.preview_path);
+      }
+    });
     if (!f.low_memory) finish(i, sampled[size_t(i)]);
   }
   if (f.low_memory) {
@@ -201,6 +229,37 @@ Command add_generate(CLI::App& app) {
                   "Gaussian blur of the mask in pixels before it is binarised at 0.5, as A1111's Mask blur (0: none)")
       ->capture_default_str()->check(CLI::Range(0, kMaxMaskBlur));
   cmd->add_flag("--invert-mask", f->invert_mask, "Repaint the black part of the mask instead (A1111's Inpaint not masked)");
+  cmd->add_flag("--vae-tiling", f->vae_tiling,
+                "Decode and encode with the VAE in overlapping tiles, as diffusers' enable_tiling: the memory of one "
+                "tile at any image size (pixels near the seams differ slightly)");
+  cmd->add_option("--vae-tile-size", f->vae_tile_size,
+                  "VAE tile side in latent pixels, a multiple of 4 (default: the model's native size / 8, e.g. 64 for SD 1.x)")
+      ->check(CLI::Range(4, 4096));
+  auto* hires = cmd->add_flag("--hires", f->hires,
+                              "A1111's hires fix: generate at -W x -H, upscale by --hr-scale, then img2img at --hr-denoise");
+  cmd->add_option("--hr-scale", f->hr.scale, "Hires fix: upscale factor, in [1, 4]")
+      ->capture_default_str()->check(CLI::Range(1.0, 4.0))->needs(hires);
+  cmd->add_option("--hr-denoise", f->hr.denoise, "Hires fix: the second pass's img2img strength, in [0, 1] (A1111's Denoising strength)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0))->needs(hires);
+  cmd->add_option("--hr-steps", f->hr.steps,
+                  "Hires fix: the second pass's schedule length, of which int(steps x denoise) run (default: --steps)")
+      ->check(CLI::Range(1, 10000))->needs(hires);
+  cmd->add_option("--hr-upscaler", f->hr_upscaler,
+                  "Hires fix: latent (A1111's Latent: bilinear), latent-nearest (Latent (nearest)) or lanczos (decode, "
+                  "Lanczos resize, encode)")
+      ->capture_default_str()->check(CLI::IsMember({"latent", "latent-nearest", "lanczos"}))->needs(hires);
+  auto* taesd = cmd->add_option("--taesd", f->taesd,
+                  "Tiny autoencoder (TAESD: diffusers' AutoencoderTiny folder or file, or the original taesd_decoder "
+                  ".safetensors/.pth) to decode the images with: ~10x less work than the VAE, softer detail");
+  cmd->add_flag("--taesd-preview-only", f->taesd_preview_only, "Use --taesd for previews only; the VAE decodes the images")
+      ->needs(taesd);
+  cmd->add_option("--preview", f->preview,
+                  "Write a preview of the image under way to --preview-path: proj (the latents' colours, one pixel per "
+                  "latent pixel), tae (--taesd's decode) or vae (the VAE's, slow)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "proj", "tae", "vae"}));
+  cmd->add_option("--preview-path", f->preview_path, "Where --preview writes")->capture_default_str();
+  cmd->add_option("--preview-interval", f->preview_interval, "Write the preview every N steps (and at the last)")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_option("-b,--batch-count", f->batch_count, "Images to make; image i uses seed + i")
       ->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores; 1 for a tiny model such as the built-in one)");

@@ -152,6 +152,7 @@ static void eltwise_(float* x, int64_t n, dnnl::algorithm algorithm, float alpha
 
 void silu_(float* x, int64_t n) { eltwise_(x, n, dnnl::algorithm::eltwise_swish, 1.0f); }
 void silu_(Tensor& x) { silu_(x.data(), x.numel()); }
+void relu_(Tensor& x) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_relu, 0.0f); }
 void gelu_(Tensor& x) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_gelu_erf, 0.0f); }
 // x * sigmoid(1.702 x)
 void quick_gelu_(Tensor& x) { eltwise_(x.data(), x.numel(), dnnl::algorithm::eltwise_swish, 1.702f); }

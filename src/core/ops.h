@@ -21,6 +21,7 @@ Tensor layer_norm(const Tensor& x, const std::vector<float>& gamma, const std::v
 
 void silu_(Tensor& x);
 void silu_(float* x, int64_t n);
+void relu_(Tensor& x);
 void gelu_(Tensor& x);        // exact erf form
 void quick_gelu_(Tensor& x);  // x * sigmoid(1.702 x), CLIP ViT-L
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +35,8 @@ struct ErrorText {
   std::snprintf(error->text, sizeof error->text, "%s", message);
   png_longjmp(png, 1);
 }
+
+constexpr png_alloc_size_t kMaxPngChunkBytes = 8'000'000;  // libpng's PNG_USER_CHUNK_MALLOC_MAX
 
 // Warnings (unknown sRGB profiles, benign CRC slips in ancillary chunks) do not stop the
 // read and would only be noise on stderr.
@@ -70,6 +73,9 @@ bool read_header_steps(PngRead& r) {
   // libpng's own default limit (1e6 per side) would fire first with a less helpful
   // message; the kMaxImageSide check after the header is the one that matters.
   png_set_user_limits(r.png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+  // Caps what a compressed text chunk or ICC profile may inflate to (check_chunk_lengths caps
+  // the chunks as stored); real ones stay far below it.
+  png_set_chunk_malloc_max(r.png, kMaxPngChunkBytes);
   png_read_info(r.png, r.info);
   return true;
 }
@@ -98,6 +104,27 @@ bool read_rows_steps(PngRead& r, png_bytepp rows) {
   return true;
 }
 
+// libpng allocates and clears a chunk's declared length before reading its bytes, and past its
+// chunk cap it only warns: a 200-byte file declaring a 2 GB text chunk would cost 2 GB. So the
+// chunk headers are walked first; pixel data (IDAT) is streamed by libpng and needs no cap.
+void check_chunk_lengths(const std::string& path, FILE* file) {
+  const long start = std::ftell(file);
+  unsigned char header[8];
+  while (std::fread(header, 1, sizeof header, file) == sizeof header) {
+    const uint32_t length = uint32_t(header[0]) << 24 | uint32_t(header[1]) << 16 | uint32_t(header[2]) << 8 | header[3];
+    std::string type(reinterpret_cast<const char*>(header + 4), 4);
+    if (type == "IEND") break;
+    if (type != "IDAT" && length > kMaxPngChunkBytes) {
+      for (char& c : type) c = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+      throw Error(path + ": PNG chunk '" + type + "' declares " + std::to_string(length) + " bytes, more than the " +
+                  std::to_string(kMaxPngChunkBytes) + " a chunk may hold");
+    }
+    if (std::fseek(file, long(length) + 4, SEEK_CUR) != 0) break;  // the data and its CRC
+  }
+  std::clearerr(file);
+  std::fseek(file, start, SEEK_SET);
+}
+
 [[noreturn]] void throw_corrupt(const PngRead& r) {
   throw Error(r.path + ": corrupt PNG: " + r.error.text);
 }
@@ -111,6 +138,7 @@ void start_png(const std::string& path, PngRead& r, bool alpha = false) {
     if (std::ferror(r.file)) throw Error(path + ": cannot read: " + std::strerror(errno));
     throw Error(path + ": not a PNG file");
   }
+  check_chunk_lengths(path, r.file);
   r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.error, on_png_error, on_png_warning);
   if (r.png) r.info = png_create_info_struct(r.png);
   if (!r.info) throw Error(path + ": out of memory for the PNG decoder");

@@ -51,6 +51,11 @@ std::string encode_png(const Image& image, const TextChunks& text = {});
 // enlarging), as A1111's "Just resize" does for img2img inputs of another size.
 Image resize_image(const Image& image, int width, int height);
 
+// PIL's Image.resize((width, height), Image.LANCZOS) on an RGB image, bit for bit (libImaging/Resample.c:
+// Lanczos a = 3, widened by the scale when shrinking; 8-bit fixed point, the horizontal pass first), as
+// A1111's Lanczos upscaler runs it.
+Image resize_lanczos(const Image& image, int width, int height);
+
 // The tEXt, zTXt and iTXt chunks of a PNG in file order, decoded to UTF-8 (tEXt and zTXt
 // from Latin-1). Validates the whole file as read_png does.
 TextChunks read_png_text(const std::string& path);

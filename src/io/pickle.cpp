@@ -9,11 +9,12 @@
 namespace diffuse {
 namespace {
 
-// Caps far above what a checkpoint needs (an SDXL state dict is ~30k nodes, a stack of a
-// few thousand, a nesting of a handful) that keep a hostile pickle to a few hundred MB.
+// Caps far above what a checkpoint needs (an SDXL state dict is ~60k nodes, a training checkpoint
+// with optimizer state a few times that, a stack of a few thousand, a nesting of a handful) that
+// keep a hostile pickle under 100 MB: a node with its list of children takes some 150 bytes.
 constexpr size_t kMaxStack = size_t(1) << 20;
 constexpr size_t kMaxMarks = size_t(1) << 12;
-constexpr size_t kMaxNodes = size_t(1) << 22;
+constexpr size_t kMaxNodes = size_t(1) << 19;
 constexpr size_t kMaxGlobalPart = 256;
 constexpr uint8_t kHighestProtocol = 5;
 

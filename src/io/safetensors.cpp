@@ -29,8 +29,10 @@ struct Entry {
   throw Error(path + ": " + what);
 }
 
+// Bounded by int64's range, not uint64's: StoredTensor::numel() multiplies the dimensions as int64_t,
+// and every partial product must fit there too ([2^32, 2^31, 0] holds no bytes yet overflows it).
 uint64_t checked_mul(uint64_t a, uint64_t b, const std::string& path, const std::string& name) {
-  if (b != 0 && a > std::numeric_limits<uint64_t>::max() / b)
+  if (b != 0 && a > uint64_t(std::numeric_limits<int64_t>::max()) / b)
     fail(path, "tensor '" + name + "' shape overflows");
   return a * b;
 }

@@ -17,8 +17,9 @@ Linear Linear::load_rows(const Weights& w, int in, int first, int count, LinearK
 }
 
 Conv2d Conv2d::load(const Weights& w, int in, int out, int kernel, int stride,
-                    std::optional<Conv2dKernel::Padding> padding) {
-  return {Conv2dKernel(w.source("weight", {out, in, kernel, kernel}), w.get("bias", {out}), out, in, kernel, stride,
+                    std::optional<Conv2dKernel::Padding> padding, bool bias) {
+  return {Conv2dKernel(w.source("weight", {out, in, kernel, kernel}), bias ? w.get("bias", {out}) : std::vector<float>{},
+                       out, in, kernel, stride,
                        padding.value_or(Conv2dKernel::Padding{kernel / 2, kernel / 2}), w.precision())};
 }
 

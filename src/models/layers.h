@@ -26,7 +26,7 @@ struct Conv2d {
   Conv2dKernel kernel;
   // Padding defaults to "same" (kernel / 2 on every side).
   static Conv2d load(const Weights& w, int in, int out, int kernel, int stride = 1,
-                     std::optional<Conv2dKernel::Padding> padding = std::nullopt);
+                     std::optional<Conv2dKernel::Padding> padding = std::nullopt, bool bias = true);
   Tensor operator()(const Tensor& x) const { return kernel.forward(x); }
 };
 

@@ -7,7 +7,9 @@
 #include "core/buffer_pool.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "pipeline/hires_fix.h"
 #include "pipeline/inpaint.h"
+#include "pipeline/vae_tiling.h"
 #include "sampling/samplers.h"
 #include "sampling/torch_generator.h"
 
@@ -31,6 +33,15 @@ void validate(const GenerateOptions& o) {
   if (o.mask && !o.init_image) throw Error("a mask needs an init image (-i/--init-img) to inpaint");
   if (o.mask_blur < 0 || o.mask_blur > kMaxMaskBlur)
     throw Error("--mask-blur must be in [0, " + std::to_string(kMaxMaskBlur) + "], got " + std::to_string(o.mask_blur));
+  if (o.init_latents && (o.init_image || o.mask)) throw Error("init latents replace the init image: give one, not both");
+  if (o.vae_tile_size != 0) check_tile_size(o.vae_tile_size);
+}
+
+// The VAE tile side in latent pixels, 0 for no tiling. diffusers' default, the VAE config's sample_size,
+// is the native size of the checkpoints it converts.
+int vae_tile(const StableDiffusion& model, const GenerateOptions& o) {
+  if (!o.vae_tiling) return 0;
+  return o.vae_tile_size > 0 ? o.vae_tile_size : model.defaults().native_size / model.latent_factor();
 }
 
 Tensor randn(TorchGenerator& gen, Shape shape) {
@@ -55,11 +66,11 @@ Tensor from_image(const Image& image) {
 }
 
 // The VAE's latents of an NCHW image in [-1, 1]: latent_dist.sample() (one draw from `gen`) times
-// the scaling factor, as diffusers' pipelines encode init images.
-Tensor encode_latents(const StableDiffusion& model, const Tensor& image, TorchGenerator& gen) {
+// the scaling factor, as diffusers' pipelines encode init images; in tiles of `tile` latent pixels unless 0.
+Tensor encode_latents(const StableDiffusion& model, const Tensor& image, TorchGenerator& gen, int tile) {
   Vae::Moments moments = [&] {
     const BufferPool::OnePass encode_once;
-    return model.vae().encode(image);
+    return tile ? tiled_encode(model.vae(), image, tile) : model.vae().encode(image);
   }();
   Tensor latents = moments.sample(randn(gen, moments.mean.shape()));
   ops::scale_(latents, model.vae_scaling_factor());
@@ -103,7 +114,10 @@ Image to_image(const Tensor& decoded, int64_t index) {
   return image;
 }
 
-GenerateResult sample_latents(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
+namespace {
+
+// One sampling pass: txt2img, img2img or inpainting.
+GenerateResult sample_pass(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
   validate(o);
   GenerateResult result;
   const bool guided = o.cfg_scale > 1.0;
@@ -137,6 +151,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   TorchGenerator gen(uint64_t(o.seed));
   const int factor = model.latent_factor();
   const Shape latent_shape{1, model.latent_channels(), o.height / factor, o.width / factor};
+  const int tile = vae_tile(model, o);
 
   Tensor latents, unet_extra;
   StepHook after_step;
@@ -152,7 +167,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
     // keep diffusers' order: image latents (only where used), start noise, masked-image latents.
     const bool pure_noise = !o.init_image || o.strength == 1.0;
     start = o.init_image ? o.steps - int(o.steps * o.strength) : 0;
-    const Tensor image_latents = !model.inpainting() || !pure_noise ? encode_latents(model, image, gen) : Tensor();
+    const Tensor image_latents = !model.inpainting() || !pure_noise ? encode_latents(model, image, gen, tile) : Tensor();
     const Tensor noise = randn(gen, latent_shape);
     if (pure_noise) {
       latents = noise.clone();
@@ -162,7 +177,7 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
     }
     const Tensor latent_mask = resize_nearest(mask, int(latent_shape[2]), int(latent_shape[3]));
     // Encoded for a 4-channel UNet too, which never reads it: the draw moves the generator.
-    const Tensor masked_latents = encode_latents(model, masked_image(image, mask), gen);
+    const Tensor masked_latents = encode_latents(model, masked_image(image, mask), gen, tile);
     result.times.encode = seconds_since(clock);
     if (model.inpainting()) {
       unet_extra = concat_channels(latent_mask, masked_latents);
@@ -175,9 +190,11 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
         return blend_known(known, x, latent_mask);
       };
     }
-  } else if (o.init_image) {
+  } else if (o.init_image || o.init_latents) {
     clock = std::chrono::steady_clock::now();
-    const Tensor init = encode_latents(model, from_image(*o.init_image), gen);
+    if (o.init_latents && o.init_latents->shape() != latent_shape)
+      throw Error("init latents are " + shape_string(o.init_latents->shape()) + ", not " + shape_string(latent_shape));
+    const Tensor init = o.init_latents ? *o.init_latents : encode_latents(model, from_image(*o.init_image), gen, tile);
     result.times.encode = seconds_since(clock);
     start = o.steps - int(o.steps * o.strength);
     latents = add_noise(schedule, init, randn(gen, latent_shape), start);
@@ -209,21 +226,38 @@ GenerateResult sample_latents(const StableDiffusion& model, const GenerateOption
   return result;
 }
 
-void decode_latents(const StableDiffusion& model, GenerateResult& result) {
+}  // namespace
+
+GenerateResult sample_latents(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
+  const SamplePass pass = [&](const GenerateOptions& p) { return sample_pass(model, p, progress); };
+  return o.hires ? hires_fix(model, o, pass) : pass(o);
+}
+
+void decode_latents(const StableDiffusion& model, GenerateResult& result, const GenerateOptions& options) {
   const auto clock = std::chrono::steady_clock::now();
-  Tensor z = result.final_latents.clone();
-  ops::scale_(z, 1.0f / model.vae_scaling_factor());
   {
     const BufferPool::OnePass decode_once;  // the sampler's buffer sizes recur in no VAE layer
-    result.decoded = model.vae().decode(z);
+    if (model.decodes_with_taesd()) {
+      result.decoded = model.taesd()->decode(result.final_latents);  // its scaling factor is 1
+    } else {
+      Tensor z = result.final_latents.clone();
+      ops::scale_(z, 1.0f / model.vae_scaling_factor());
+      const int tile = vae_tile(model, options);
+      result.decoded = tile ? tiled_decode(model.vae(), z, tile) : model.vae().decode(z);
+    }
   }
   result.image = to_image(result.decoded);
   result.times.decode = seconds_since(clock);
 }
 
+Tensor encode_image(const StableDiffusion& model, const Image& image, const GenerateOptions& o) {
+  TorchGenerator gen(uint64_t(o.seed));
+  return encode_latents(model, from_image(image), gen, vae_tile(model, o));
+}
+
 GenerateResult generate(const StableDiffusion& model, const GenerateOptions& o, const ProgressFn& progress) {
   GenerateResult result = sample_latents(model, o, progress);
-  decode_latents(model, result);
+  decode_latents(model, result, o);
   return result;
 }
 

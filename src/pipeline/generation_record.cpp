@@ -1,5 +1,8 @@
 #include "pipeline/generation_record.h"
 
+#include <charconv>
+
+#include "pipeline/hires_fix.h"
 #include "sampling/schedule.h"
 
 namespace diffuse {
@@ -17,6 +20,15 @@ GenerationParameters generation_parameters(const GenerateOptions& o, int64_t see
   p.height = o.height;
   p.model = model_name;
   if (o.init_image) p.strength = o.strength;
+  // A1111's hires keys: its "Denoising strength" is the second pass's, Size stays the first pass's, and
+  // "Hires steps" is written only when set.
+  if (o.hires) {
+    p.strength = o.hires->denoise;
+    char scale[32];
+    p.extra.emplace_back("Hires upscale", std::string(scale, std::to_chars(scale, scale + sizeof scale, o.hires->scale).ptr));
+    if (o.hires->steps > 0) p.extra.emplace_back("Hires steps", std::to_string(o.hires->steps));
+    p.extra.emplace_back("Hires upscaler", hires_upscaler_name(o.hires->upscaler));
+  }
   // A1111's inpainting keys, after its "Denoising strength".
   if (o.mask) {
     p.extra.emplace_back("Mask blur", std::to_string(o.mask_blur));

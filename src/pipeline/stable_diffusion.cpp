@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/taesd_file.h"
 #include "io/vae_file.h"
 #include "text/clip_tokenizer.h"
 
@@ -85,6 +86,14 @@ std::unique_ptr<StableDiffusion> StableDiffusion::from_files(ModelFiles model_fi
   Weights vae_weights(files.vae, "vae", options.precision);
   sd->vae_.emplace(vae_weights, VaeConfig::detect(vae_weights));
   sd->files_.vae.drop_data();
+  if (!options.taesd_path.empty()) {
+    const TensorArchive taesd = open_taesd(options.taesd_path);
+    sd->taesd_.emplace(Weights(taesd, "taesd", options.precision));
+    if (sd->taesd_->latent_channels() != sd->latent_channels())
+      throw Error(taesd.source + ": a TAESD for " + std::to_string(sd->taesd_->latent_channels()) +
+                  " latent channels cannot decode " + files.source + "'s " + std::to_string(sd->latent_channels()));
+    sd->taesd_preview_only_ = options.taesd_preview_only;
+  }
   const UNetConfig& unet = sd->unet_->config();
   const int latent = sd->latent_channels();
   sd->inpainting_ = unet.in_channels == 2 * latent + 1;

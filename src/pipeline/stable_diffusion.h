@@ -6,6 +6,7 @@
 
 #include "io/model_files.h"
 #include "models/clip_text_model.h"
+#include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
 #include "pipeline/family.h"
@@ -15,7 +16,6 @@
 #include "text/clip_tokenizer.h"
 
 namespace diffuse {
-
 
 struct LoadOptions {
   std::optional<Prediction> prediction;  // the user's --prediction, overriding configs and heuristics
@@ -30,6 +30,10 @@ struct LoadOptions {
   // keys that match no layer skipped with a warning instead of refused when lora_lenient.
   std::vector<LoraSpec> loras;
   bool lora_lenient = false;
+  // A tiny autoencoder (--taesd; models/taesd.h) for previews and, unless taesd_preview_only, for
+  // decoding the final images too (encoding stays the VAE's).
+  std::string taesd_path;
+  bool taesd_preview_only = false;
 };
 
 // A loaded checkpoint: its family, text encoders, UNet and VAE, and what it implies for sampling.
@@ -61,6 +65,9 @@ class StableDiffusion {
   Precision precision() const { return precision_; }
   const UNet& unet() const;  // an Error once released
   const Vae& vae() const { return *vae_; }
+  const TinyAutoencoder* taesd() const { return taesd_ ? &*taesd_ : nullptr; }
+  // Whether final images are decoded by the TAESD instead of the VAE.
+  bool decodes_with_taesd() const { return taesd_ && !taesd_preview_only_; }
   const std::vector<ClipTextModel>& text_encoders() const { return text_encoders_; }
 
   // Runs the text encoders (an Error once they were released).
@@ -94,6 +101,8 @@ class StableDiffusion {
   std::unique_ptr<ClipTokenizer> folder_tokenizer_;
   std::optional<UNet> unet_;
   std::optional<Vae> vae_;
+  std::optional<TinyAutoencoder> taesd_;
+  bool taesd_preview_only_ = false;
 };
 
 // The family a set of UNet weights belongs to: label_emb means SDXL; Linear proj_in (head size 64) SD2; else SD1.

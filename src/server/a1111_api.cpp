@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "io/image.h"
+#include "pipeline/hires_fix.h"
 #include "sampling/schedule.h"
 #include "server/base64.h"
 #include "server/http_util.h"
@@ -81,6 +82,35 @@ int clip_skip(const json& body, Family family) {
   return family == Family::SD1 && layers > 1 ? layers : 0;
 }
 
+// A1111's txt2img hires fix: enable_hr, hr_scale (2), hr_upscaler ("Latent", "Latent (nearest)",
+// "Lanczos"; diffuse's flag names too), hr_second_pass_steps (0: steps), denoising_strength (0.7);
+// hr_resize_x/y are not read. The upscaled image is held to the server's pixel limit.
+std::optional<HiresFix> hires_options(const json& body, const GenerateOptions& o, const ServerLimits& limits) {
+  const auto it = body.find("enable_hr");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) throw RequestError("enable_hr", std::string("must be true or false, got ") + it->type_name());
+  if (!it->get<bool>()) return std::nullopt;
+  HiresFix hr;
+  hr.scale = read_number(body, "hr_scale", hr.scale);
+  if (!(hr.scale >= 1.0 && hr.scale <= 4.0)) throw RequestError("hr_scale", "must be between 1 and 4, got " + std::to_string(hr.scale));
+  hr.denoise = read_number(body, "denoising_strength", hr.denoise);
+  if (!(hr.denoise >= 0.0 && hr.denoise <= 1.0))
+    throw RequestError("denoising_strength", "must be between 0 and 1, got " + std::to_string(hr.denoise));
+  hr.steps = read_int(body, "hr_second_pass_steps", 0);
+  if (hr.steps < 0 || hr.steps > limits.max_steps)
+    throw RequestError("hr_second_pass_steps", "must be 0 (steps) to " + std::to_string(limits.max_steps) + ", got " + std::to_string(hr.steps));
+  try {
+    hr.upscaler = hires_upscaler_from_name(read_string(body, "hr_upscaler", "Latent"));
+  } catch (const Error& e) {
+    throw RequestError("hr_upscaler", e.what());
+  }
+  const int width = hires_side(o.width, hr.scale), height = hires_side(o.height, hr.scale);
+  if (int64_t(width) * height > limits.max_pixels)
+    throw RequestError("hr_scale", "the upscaled " + std::to_string(width) + "x" + std::to_string(height) + " is more than the " +
+                                       std::to_string(limits.max_pixels) + " pixels this server allows (--max-pixels)");
+  return hr;
+}
+
 ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2img) {
   ImageRequest r;
   GenerateOptions& o = r.options;
@@ -99,6 +129,7 @@ ImageRequest parse_request(const json& body, const ServerContext& ctx, bool img2
     o.invert_mask = mask_invert(body);
   }
   validate(r, ctx.limits);  // before the images are decoded: a bad size costs no decode
+  if (!img2img) o.hires = hires_options(body, o, ctx.limits);
   resolve_loras(r, ctx.lora_model_dir);
   if (img2img) {
     o.mask = mask_image(body, ctx.limits);
@@ -121,6 +152,13 @@ json parameters_json(const ImageRequest& r) {
          {"batch_size", r.batch_size},
          {"n_iter", r.n_iter}};
   if (o.init_image) p["denoising_strength"] = o.strength;
+  if (o.hires) {
+    p["enable_hr"] = true;
+    p["hr_scale"] = o.hires->scale;
+    p["hr_upscaler"] = hires_upscaler_name(o.hires->upscaler);
+    p["hr_second_pass_steps"] = o.hires->steps;
+    p["denoising_strength"] = o.hires->denoise;
+  }
   if (o.mask) {
     p["mask_blur"] = o.mask_blur;
     p["inpainting_mask_invert"] = o.invert_mask ? 1 : 0;
@@ -156,7 +194,9 @@ void generate_images(const httplib::Request& req, httplib::Response& res, Server
                   {"cfg_scale", options.cfg_scale},
                   {"steps", options.steps},
                   {"batch_size", parameters["batch_size"]},
-                  {"denoising_strength", options.init_image ? json(options.strength) : json(nullptr)},
+                  {"denoising_strength", options.hires        ? json(options.hires->denoise)
+                                         : options.init_image ? json(options.strength)
+                                                              : json(nullptr)},
                   {"sd_model_name", std::filesystem::path(ctx.model_name).stem().string()},
                   {"index_of_first_image", 0},
                   {"infotexts", infotexts},

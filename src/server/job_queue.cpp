@@ -173,7 +173,7 @@ JobOutput JobQueue::run(Job& job) {
       }
       result = {};
       result.final_latents = latest;
-      decode_latents(model, result);
+      decode_latents(model, result, options);
     }
     out.images.push_back(std::move(result.image));
     out.seeds.push_back(options.seed);

@@ -22,6 +22,10 @@ constexpr std::string_view kEndOfText = "<|endoftext|>";
 // ending a word, this many merges and the two special tokens.
 constexpr size_t kMergeCount = 49152 - 256 - 2;
 
+// BPE takes time quadratic in a word's length: a word this long costs ~0.25 s. It is the server's
+// cap on a whole prompt, so every prompt the server takes tokenizes; no real word comes near it.
+constexpr size_t kMaxWordBytes = 16384;
+
 using MergeList = std::vector<std::pair<std::string, std::string>>;
 using Vocab = std::unordered_map<std::string, int>;
 
@@ -205,6 +209,7 @@ ClipTokenizer ClipTokenizer::from_files(const std::string& vocab_json,
 std::vector<int> ClipTokenizer::encode(std::string_view text) const {
   // transformers cuts the special tokens out of the raw text before anything else and cleans
   // the pieces between them separately, which matters to ftfy's "is this HTML" test.
+  check_prompt_size(text);
   std::vector<int> ids;
   for (;;) {
     size_t start = text.find(kStartOfText);
@@ -245,6 +250,9 @@ void ClipTokenizer::encode_word(std::u32string_view word, std::vector<int>& ids)
     return;
   }
   std::string bytes = encode_utf8(word);
+  if (bytes.size() > kMaxWordBytes)
+    throw Error("prompt has a word of " + std::to_string(bytes.size()) + " bytes (\"" + bytes.substr(0, 16) +
+                "...\"), longer than the " + std::to_string(kMaxWordBytes) + " the tokenizer takes");
   std::vector<int> symbols(bytes.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
     auto byte = uint8_t(bytes[i]);

@@ -18,7 +18,9 @@ class ClipTokenizer {
   // A diffusers tokenizer/ folder's files; throws Error naming the file on problems.
   static ClipTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt);
 
-  std::vector<int> encode(std::string_view text) const;  // no BOS/EOS, no truncation
+  // No BOS/EOS, no truncation. Throws Error for text over kMaxPromptTextBytes (text_cleaner.h) or
+  // with a word (a run of letters, or of other non-space characters) over 16384 bytes.
+  std::vector<int> encode(std::string_view text) const;
   // [kBos] + ids[:length-2] + [kEos], padded to `length` with pad_id (49407 for SD1 and
   // SDXL's first encoder, 0 for SD2 and SDXL's second).
   std::vector<int> encode_padded(std::string_view text, int pad_id, int length = 77) const;

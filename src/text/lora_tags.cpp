@@ -64,6 +64,8 @@ LoraTag lora_tag(std::string_view args, std::string_view tag) {
     if (end == std::string_view::npos) break;
     begin = end + 1;
   }
+  // "<lora:te=1>" has only named arguments, so no name.
+  if (positional.empty()) throw Error("prompt tag " + std::string(tag) + ": names no LoRA");
   if (positional.size() > 3)
     throw Error("prompt tag " + std::string(tag) + ": takes <lora:NAME[:TE[:UNET]]> (a dynamic rank is not supported)");
   LoraTag lora{std::string(positional[0])};

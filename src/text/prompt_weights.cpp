@@ -146,6 +146,7 @@ class Parser {
 bool is_break(const WeightedText& piece) { return piece.weight == -1.0 && piece.text == "BREAK"; }
 
 std::vector<WeightedText> parse_prompt_weights(std::string_view prompt) {
+  check_prompt_size(prompt);  // nested brackets make the parse quadratic in the prompt's length
   const std::u32string text = decode_utf8(prompt);
   return Parser(text).parse();
 }

@@ -30,7 +30,8 @@ bool is_break(const WeightedText& piece);
 // The prompt as runs of equal weight, in order, adjacent runs of equal weight merged; never empty
 // (an empty prompt is one empty run of weight 1). Doubles multiply in A1111's order, so weights
 // equal Python's bit for bit. Throws Error for an explicit factor that is not a number
-// ("(a:1.2.3)"), where A1111 stops with a Python ValueError.
+// ("(a:1.2.3)"), where A1111 stops with a Python ValueError, and for a prompt over
+// kMaxPromptTextBytes (text_cleaner.h).
 std::vector<WeightedText> parse_prompt_weights(std::string_view prompt);
 
 }  // namespace diffuse

@@ -347,6 +347,12 @@ std::u32string collapse_whitespace(std::u32string_view text) {
 
 }  // namespace
 
+void check_prompt_size(std::string_view text) {
+  if (text.size() > kMaxPromptTextBytes)
+    throw Error("prompt is " + std::to_string(text.size()) + " bytes, more than the " +
+                std::to_string(kMaxPromptTextBytes) + " a prompt may hold");
+}
+
 std::u32string decode_utf8(std::string_view utf8) {
   std::u32string out;
   out.reserve(utf8.size());

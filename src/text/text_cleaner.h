@@ -7,6 +7,13 @@
 
 namespace diffuse {
 
+// The longest prompt the prompt parsers (the tokenizer, the weighting syntax) take: 64 KiB, some
+// 16,000 tokens, over 200 of the text encoders' 75-token chunks. Longer text is refused before it
+// is decoded, so a hostile prompt costs neither time nor memory in proportion to its size.
+inline constexpr size_t kMaxPromptTextBytes = size_t(64) << 10;
+// Throws Error naming the size unless `text` is at most kMaxPromptTextBytes.
+void check_prompt_size(std::string_view text);
+
 std::u32string decode_utf8(std::string_view utf8);  // malformed bytes become U+FFFD
 std::string encode_utf8(std::u32string_view text);
 
