@@ -39,7 +39,7 @@ const std::vector<std::pair<std::string, double>> kBar{
 // change to the engine or a newly trained model draws worse. Raised as the model improves, until
 // it is kBar; an attribute the model does not yet draw has no floor.
 const std::vector<std::pair<std::string, double>> kFloor{
-    {"colour", 0.50}, {"background", 0.95}, {"position", 0.90}, {"shape", 0.35}, {"count", 0.88}};
+    {"colour", 0.55}, {"background", 0.95}, {"position", 0.90}, {"shape", 0.50}, {"count", 0.95}};
 
 const SceneSpec& spec() {
   static const SceneSpec s = load_scene_spec(testing::fixture("demo/heldout.json"));

@@ -18,7 +18,7 @@ import safetensors_io  # noqa: E402
 import train  # noqa: E402
 
 
-def export(run_dir, path, raw=False, steps=20, sampler="euler", cfg=5.0, note=""):
+def export(run_dir, path, raw=False, steps=20, sampler="euler", cfg=3.0, note=""):
     ck = torch.load(os.path.join(run_dir, "diffusion.pt"))
     config = train.config_from_dict(ck["config"])
     net = M.StableDiffusion(config)
@@ -68,7 +68,7 @@ def main():
     ap.add_argument("--raw", action="store_true", help="the live weights instead of the EMA")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--sampler", default="euler")
-    ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--note", default="")
     args = ap.parse_args()
     export(args.run_dir, args.output, args.raw, args.steps, args.sampler, args.cfg, args.note)
