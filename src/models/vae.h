@@ -11,6 +11,8 @@ struct VaeConfig {
   int layers_per_block = 2;  // ResnetBlocks per encoder level; the decoder has one more
   int latent_channels = 4;
   int image_channels = 3;
+  // Image pixels per latent pixel along each side: 2^(levels - 1), 8 for SD 1.x-XL.
+  int latent_factor() const { return 1 << (block_out_channels.size() - 1); }
 
   // From the tensors alone. The scaling factor is not among them (0.18215 for SD1/SD2,
   // 0.13025 for SDXL): the caller applies it.

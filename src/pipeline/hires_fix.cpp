@@ -117,13 +117,15 @@ GenerateResult hires_fix(const StableDiffusion& model, const GenerateOptions& o,
     const int f = model.latent_factor();
     second.init_latents = upscale_latents(first.final_latents, second.height / f, second.width / f, hr.upscaler);
   }
+  // At denoise 0 no step would run: the upscaled latents are the result.
+  const bool refine = int(second.steps * second.strength) > 0;
   GenerateResult result;
-  if (int(second.steps * second.strength) == 0) {
+  if (!refine) {
     result.final_latents = second.init_latents ? *second.init_latents : encode_image(model, *second.init_image, second);
     result.start_latents = result.final_latents.clone();
   }
   const double upscale_s = seconds_since(clock);
-  if (result.final_latents.empty()) result = pass(second);
+  if (refine) result = pass(second);
   result.times.text_encode += first.times.text_encode;
   result.times.sampling += first.times.sampling;
   result.times.encode += first.times.encode + upscale_s;

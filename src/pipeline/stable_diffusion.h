@@ -58,7 +58,7 @@ class StableDiffusion {
   int latent_channels() const { return vae_->config().latent_channels; }
   // Image pixels per latent pixel along each side: 2^(VAE levels - 1), 8 for SD 1.x-XL (diffusers'
   // vae_scale_factor); the demo model's VAE has 4.
-  int latent_factor() const { return 1 << (vae_->config().block_out_channels.size() - 1); }
+  int latent_factor() const { return vae_->config().latent_factor(); }
   // An inpainting UNet (SD 1.5/2.x inpainting checkpoints): its input is the latents, the mask and
   // the masked image's latents (2 * latent_channels + 1 channels in conv_in's weight).
   bool inpainting() const { return inpainting_; }

@@ -20,8 +20,6 @@ struct TileGrid {
   int64_t out_height, out_width;
 };
 
-int latent_factor(const Vae& vae) { return 1 << (vae.config().block_out_channels.size() - 1); }
-
 // x[:, :, r0:r0+rows, c0:c0+cols] clipped to x's size, as a torch slice is: tiles at the right and
 // bottom edges are smaller.
 Tensor crop(const Tensor& x, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
@@ -136,7 +134,7 @@ void check_tile_size(int latent_tile) {
 Tensor tiled_decode(const Vae& vae, const Tensor& z, int latent_tile) {
   check_tile_size(latent_tile);
   if (z.rank() != 4 || (z.dim(2) <= latent_tile && z.dim(3) <= latent_tile)) return vae.decode(z);
-  const int64_t f = latent_factor(vae), sample_tile = latent_tile * f;
+  const int64_t f = vae.config().latent_factor(), sample_tile = latent_tile * f;
   const int64_t blend = int64_t(double(sample_tile) * kTileOverlap);
   const TileGrid grid{latent_tile, int64_t(double(latent_tile) * (1 - kTileOverlap)), blend, sample_tile - blend,
                       z.dim(2) * f, z.dim(3) * f};
@@ -147,7 +145,7 @@ Tensor tiled_decode(const Vae& vae, const Tensor& z, int latent_tile) {
 // blend_extent = int(tile_latent_min_size * 0.25), row_limit = tile_latent_min_size - blend_extent.
 Vae::Moments tiled_encode(const Vae& vae, const Tensor& image, int latent_tile) {
   check_tile_size(latent_tile);
-  const int64_t f = latent_factor(vae), sample_tile = latent_tile * f;
+  const int64_t f = vae.config().latent_factor(), sample_tile = latent_tile * f;
   if (image.rank() != 4 || (image.dim(2) <= sample_tile && image.dim(3) <= sample_tile)) return vae.encode(image);
   const int64_t blend = int64_t(double(latent_tile) * kTileOverlap);
   const TileGrid grid{sample_tile, int64_t(double(sample_tile) * (1 - kTileOverlap)), blend, latent_tile - blend,
